@@ -1,0 +1,168 @@
+"""Pydantic models of the catalog's two kinds of data: papers and taxonomy trees.
+
+The models reject unknown fields so a typo in a YAML key is reported instead of
+silently ignored, and they check every string for control characters and HTML
+so catalog text can never smuggle markup into the app.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+from typing import Annotated, Literal, Optional, Union
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from .textnorm import ARXIV_ID_RE, is_safe_url
+
+ID_PATTERN = r"^[a-z0-9][a-z0-9-]*[a-z0-9]$"
+SURVEYS = ("ulhaq2022", "shen2025", "ma2024")
+PROVENANCE_SOURCES = SURVEYS + ("contributed",)
+KINDS = ("paper", "framework", "survey", "background")
+MAX_YEAR = _dt.date.today().year + 1
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_HTML = re.compile(r"<\s*/?\s*[a-zA-Z!?][^>]*>|<\s*[a-zA-Z]+[\s/>]|&#\d+;|&[a-z]+;", re.I)
+
+
+def _clean_text(value: str) -> str:
+    if _CONTROL.search(value):
+        raise ValueError("contains a control character; remove it")
+    if _HTML.search(value):
+        raise ValueError("contains HTML markup or an HTML entity; write plain text")
+    return value
+
+
+def _safe_url(value: str) -> str:
+    if not is_safe_url(value):
+        raise ValueError(f"{value!r} is not an absolute http(s) link; use https://...")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_clean_text)]
+NonEmptyText = Annotated[str, Field(min_length=1), AfterValidator(_clean_text)]
+Url = Annotated[str, AfterValidator(_safe_url)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Listing(_Strict):
+    """Where a survey files the paper, in that survey's own words."""
+
+    survey: Literal[PROVENANCE_SOURCES]  # type: ignore[valid-type]
+    section: NonEmptyText
+    ref: Optional[Text] = Field(None, description="citation number or entry name in the survey")
+    name: Optional[Text] = Field(None, description="the model name the survey uses")
+    title: Optional[Text] = Field(None, description="the title as the survey spells it, when it differs")
+    venue: Optional[Text] = Field(None, description="the venue badge as the survey gives it")
+    year: Optional[Union[int, str]] = None
+    url: Optional[Text] = Field(None, description="the link as the survey gives it (may be broken)")
+
+
+class Reported(_Strict):
+    """A figure a source reports for the paper's method."""
+
+    metric: NonEmptyText
+    value: Union[float, int, str]
+    unit: Optional[Text] = None
+    dataset: Optional[Text] = None
+    steps: Optional[Union[int, str]] = None
+    hardware: Optional[Text] = None
+    source: NonEmptyText = Field(description="where the figure is reported, e.g. 'ulhaq2022 Table III'")
+    note: Optional[Text] = None
+
+
+class Paper(_Strict):
+    id: Annotated[str, Field(pattern=ID_PATTERN, max_length=80)]
+    title: NonEmptyText
+    year: Annotated[int, Field(ge=1900, le=MAX_YEAR)]
+    month: Optional[Annotated[int, Field(ge=1, le=12)]] = None
+    authors: list[NonEmptyText] = []
+    venue: Optional[Text] = None
+    arxiv: Optional[str] = None
+    doi: Optional[Annotated[str, Field(pattern=r"^10\.\d{4,9}/\S+$")]] = None
+    url: Optional[Url] = None
+    code: Optional[Url] = None
+    kind: Literal[KINDS] = "paper"  # type: ignore[valid-type]
+    unresolved: bool = False
+    summary: Annotated[str, Field(min_length=20), AfterValidator(_clean_text)]
+    keywords: list[NonEmptyText] = []
+    tags: dict[str, list[NonEmptyText]] = {}
+    listed_in: list[Listing] = []
+    reported: list[Reported] = []
+    notes: list[NonEmptyText] = []
+    bibtex_type: Optional[Annotated[str, Field(pattern=r"^[a-z]+$")]] = None
+    bibtex_extra: dict[str, Text] = Field(
+        default_factory=dict, description="other BibTeX fields kept verbatim for round-trips"
+    )
+
+    @field_validator("arxiv")
+    @classmethod
+    def _arxiv(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None and not ARXIV_ID_RE.match(str(value)):
+            raise ValueError(f"{value!r} is not a new-style arXiv id such as 2010.02502 (write it as a quoted string)")
+        return value
+
+    @model_validator(mode="after")
+    def _url_unless_unresolved(self) -> "Paper":
+        if self.url is None and not self.unresolved:
+            raise ValueError("url is required unless the entry is marked 'unresolved: true'")
+        return self
+
+    @property
+    def is_background(self) -> bool:
+        return self.kind == "background"
+
+    def surveys(self) -> list[str]:
+        return sorted({item.survey for item in self.listed_in if item.survey in SURVEYS})
+
+
+class Node(_Strict):
+    id: Annotated[str, Field(pattern=r"^[a-z0-9_]+(\.[a-z0-9_]+)*$")]
+    name: NonEmptyText
+    description: NonEmptyText
+    demo: Optional[Annotated[str, Field(pattern=r"^[a-z0-9_.-]+$")]] = Field(
+        None, description="id of the reference implementation that demonstrates this node"
+    )
+    no_demo: Optional[NonEmptyText] = Field(None, description="why no demo can run on a small machine")
+    children: list["Node"] = []
+
+    @model_validator(mode="after")
+    def _children_extend_parent(self) -> "Node":
+        for child in self.children:
+            if not child.id.startswith(self.id + "."):
+                raise ValueError(f"child id {child.id!r} must start with {self.id + '.'!r}")
+        return self
+
+    def walk(self, depth: int = 0):
+        yield self, depth
+        for child in self.children:
+            yield from child.walk(depth + 1)
+
+    @property
+    def is_leaf(self) -> bool:
+        return not self.children
+
+
+class Taxonomy(_Strict):
+    id: Literal[SURVEYS]  # type: ignore[valid-type]
+    name: NonEmptyText
+    survey: NonEmptyText = Field(description="catalog id of the survey paper")
+    description: NonEmptyText
+    nodes: list[Node]
+
+    def walk(self):
+        for node in self.nodes:
+            yield from node.walk()
+
+    def index(self) -> dict[str, Node]:
+        return {node.id: node for node, _ in self.walk()}
