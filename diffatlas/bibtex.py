@@ -78,7 +78,8 @@ def paper_to_entry(paper: Paper) -> Entry:
     fields = [Field("title", "{" + _escape(paper.title) + "}")]
     if paper.authors:
         fields.append(Field("author", " and ".join(_escape(a) for a in paper.authors)))
-    fields.append(Field("year", str(paper.year)))
+    if paper.year:
+        fields.append(Field("year", str(paper.year)))
     if paper.month:
         fields.append(Field("month", MONTHS[paper.month - 1]))
     if paper.venue:
@@ -97,8 +98,9 @@ def paper_to_entry(paper: Paper) -> Entry:
 
 
 def export_bibtex(papers: Iterable[Paper]) -> str:
+    """Unresolved entries are left out: they name a work, not a citable record."""
     library = bibtexparser.Library()
-    for paper in sorted(papers, key=lambda p: p.id):
+    for paper in sorted((p for p in papers if not p.unresolved), key=lambda p: p.id):
         library.add(paper_to_entry(paper))
     return bibtexparser.write_string(library)
 

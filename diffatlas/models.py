@@ -66,6 +66,7 @@ class Listing(_Strict):
     venue: Optional[Text] = Field(None, description="the venue badge as the survey gives it")
     year: Optional[Union[int, str]] = None
     url: Optional[Text] = Field(None, description="the link as the survey gives it (may be broken)")
+    note: Optional[Text] = Field(None, description="the survey's own one-line description, e.g. a table's strategy column")
 
 
 class Reported(_Strict):
@@ -84,7 +85,7 @@ class Reported(_Strict):
 class Paper(_Strict):
     id: Annotated[str, Field(pattern=ID_PATTERN, max_length=80)]
     title: NonEmptyText
-    year: Annotated[int, Field(ge=1900, le=MAX_YEAR)]
+    year: Optional[Annotated[int, Field(ge=1900, le=MAX_YEAR)]] = None
     month: Optional[Annotated[int, Field(ge=1, le=12)]] = None
     authors: list[NonEmptyText] = []
     venue: Optional[Text] = None
@@ -114,8 +115,11 @@ class Paper(_Strict):
 
     @model_validator(mode="after")
     def _url_unless_unresolved(self) -> "Paper":
-        if self.url is None and not self.unresolved:
-            raise ValueError("url is required unless the entry is marked 'unresolved: true'")
+        if not self.unresolved:
+            if self.url is None:
+                raise ValueError("url is required unless the entry is marked 'unresolved: true'")
+            if self.year is None:
+                raise ValueError("year is required unless the entry is marked 'unresolved: true'")
         return self
 
     @property
