@@ -40,8 +40,9 @@ def _escape(text: str) -> str:
 
 
 def _unescape(text: str) -> str:
+    """Inverse of _escape, applied after braces were stripped (so \\textbackslash has lost its {})."""
     for raw, escaped in reversed(_ESCAPES):
-        text = text.replace(escaped, raw)
+        text = text.replace(escaped.replace("{}", ""), raw)
     return text
 
 

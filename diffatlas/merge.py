@@ -139,18 +139,18 @@ def _listing(entry: SourceEntry, survey: str) -> dict:
 def merge_entries(catalog: Catalog, entries: list[SourceEntry], survey: str, folder: Path, dry_run: bool = False) -> MergeReport:
     index = MatchIndex(catalog, folder)
     report = MergeReport(parsed=len(entries))
-    seen: dict[str, str] = {}
+    created: set[str] = set()
     taken: set[str] = set(catalog.papers)
     node_for = lambda e: section_node(survey, e.section)  # noqa: E731
     for entry in entries:
         pid = index.find(entry.title, entry.arxiv, entry.url)
-        if entry.key in seen and pid == seen[entry.key]:
+        if pid in created:
             report.repeated_in_source.append(entry)
+            continue
         if pid:
             report.matched.append((entry, pid))
             if _add_provenance(folder / f"{pid}.yaml", entry, survey, node_for(entry), dry_run):
                 report.provenance_added.append(pid)
-            seen[entry.key] = pid
             continue
         new_id = unique_id(derive_id(entry.title, entry.year), folder, taken)
         taken.add(new_id)
@@ -165,7 +165,7 @@ def merge_entries(catalog: Catalog, entries: list[SourceEntry], survey: str, fol
         if not dry_run:
             write_new_file(folder / f"{new_id}.yaml", dump_yaml(ordered_paper_dict(stub)))
         index.add(new_id, entry.title, entry.arxiv, entry.url)
-        seen[entry.key] = new_id
+        created.add(new_id)
         report.created.append(new_id)
     return report
 

@@ -1,0 +1,51 @@
+"""The catalog as committed: valid, complete enough, and its generated BibTeX in sync."""
+
+from __future__ import annotations
+
+import bibtexparser
+import pytest
+
+from diffatlas.bibtex import export_bibtex
+from diffatlas.catalog import load_catalog
+from diffatlas.paths import REPO_ROOT
+
+from .helpers import TAXONOMY
+
+
+@pytest.fixture(scope="module")
+def catalog():
+    return load_catalog(REPO_ROOT / "catalog", TAXONOMY)
+
+
+def test_committed_catalog_is_valid(catalog):
+    assert [str(p) for p in catalog.problems] == []
+
+
+def test_catalog_covers_the_surveys(catalog):
+    assert len(catalog) >= 350
+    for survey in ("ulhaq2022", "shen2025", "ma2024"):
+        assert len(catalog.by_survey(survey)) > 40, survey
+    for survey_id in ("ulhaq2022survey", "shen2025survey", "ma2024survey"):
+        assert catalog.get(survey_id).kind == "survey"
+    for tax in catalog.taxonomies.values():
+        assert catalog.get(tax.survey) is not None, tax.survey
+
+
+def test_every_diffusion_paper_is_in_both_main_trees(catalog):
+    missing = [p.id for p in catalog.papers.values()
+               if p.kind in ("paper", "framework") and not (p.tags.get("ulhaq2022") and p.tags.get("shen2025"))]
+    assert missing == []
+
+
+def test_catalog_bib_is_up_to_date(catalog):
+    committed = (REPO_ROOT / "bib" / "catalog.bib").read_text(encoding="utf-8")
+    assert committed == export_bibtex(catalog.papers.values()), (
+        "bib/catalog.bib is out of date: run 'diffatlas bib export -o bib/catalog.bib'"
+    )
+
+
+@pytest.mark.parametrize("name", ["catalog.bib", "surveys.bib"])
+def test_bib_files_parse(name):
+    library = bibtexparser.parse_string((REPO_ROOT / "bib" / name).read_text(encoding="utf-8"))
+    assert not library.failed_blocks
+    assert len(library.entries) >= 3
