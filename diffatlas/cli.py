@@ -187,5 +187,7 @@ def sources_import(catalog_dir, taxonomy_dir, listfile, fmt, survey, dry_run, sh
         click.echo("New stubs need a summary and tags: run 'diffatlas validate' to see what to fill in.")
 
 
-if __name__ == "__main__":  # pragma: no cover
-    main()
+from .cli_contribute import add, render  # noqa: E402  (registered after main exists)
+
+main.add_command(add)
+main.add_command(render)

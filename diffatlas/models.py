@@ -26,7 +26,7 @@ ID_PATTERN = r"^[a-z0-9][a-z0-9-]*[a-z0-9]$"
 SURVEYS = ("ulhaq2022", "shen2025", "ma2024")
 PROVENANCE_SOURCES = SURVEYS + ("contributed",)
 KINDS = ("paper", "framework", "survey", "background")
-MAX_YEAR = _dt.date.today().year + 1
+MAX_YEAR = _dt.date.today().year  # a year in the future is a typo
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _HTML = re.compile(r"<\s*/?\s*[a-zA-Z!?][^>]*>|<\s*[a-zA-Z]+[\s/>]|&#\d+;|&[a-z]+;", re.I)

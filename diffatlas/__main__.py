@@ -1,0 +1,5 @@
+"""`python -m diffatlas` runs the CLI."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,135 @@
+"""`diffatlas add` and `diffatlas render`: the contributor's commands."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from .cli import catalog_option, open_catalog
+from .contribute import ContributionError, fields_from_arxiv, fields_from_bibtex, leaf_choices, parse_tags, prepare, write_entry
+from .models import KINDS
+from .paths import default_catalog_dir, papers_dir
+
+
+def _fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
+def _interactive_tags(catalog, wanted: list[str]) -> list[str]:
+    """Numbered node lists for each tree that has no tag yet; blank skips ma2024."""
+    chosen = []
+    for tid in wanted:
+        choices = leaf_choices(catalog, tid)
+        click.echo(f"\n{catalog.taxonomies[tid].name} ({tid}):")
+        for number, (_, label) in enumerate(choices, start=1):
+            click.echo(f"  {number:>3}. {label}")
+        optional = tid == "ma2024"
+        while True:
+            answer = click.prompt(
+                f"Node number(s) for {tid}, comma-separated" + (" (blank to skip)" if optional else ""),
+                default="" if optional else None, show_default=False,
+            ).strip()
+            if not answer and optional:
+                break
+            try:
+                numbers = [int(x) for x in answer.replace(" ", "").split(",") if x]
+                picks = [choices[n - 1][0] for n in numbers if 1 <= n <= len(choices)]
+                if picks and len(picks) == len(numbers):
+                    chosen += [f"{tid}:{node}" for node in picks]
+                    break
+            except ValueError:
+                pass
+            click.echo(f"  please enter numbers between 1 and {len(choices)}")
+    return chosen
+
+
+@click.command()
+@catalog_option
+@click.option("--bibtex", "bibtex_file", type=click.File("r"), help="A .bib file with one entry, or - for standard input.")
+@click.option("--arxiv", "arxiv_id", help="Fetch title, authors and date from arXiv (needs the network).")
+@click.option("--title")
+@click.option("--year", type=int)
+@click.option("--month", type=int)
+@click.option("--venue", help="As published: ICLR, CVPR, NeurIPS, arXiv, ...")
+@click.option("--url", help="http(s) link to the paper.")
+@click.option("--code", help="http(s) link to the code.")
+@click.option("--doi")
+@click.option("--author", "authors", multiple=True, help="Repeat per author, in order (only when sure).")
+@click.option("--kind", type=click.Choice(KINDS), default="paper", show_default=True)
+@click.option("--summary", help="One or two sentences in your own words: the idea and why it makes diffusion cheaper.")
+@click.option("--keyword", "keywords", multiple=True, help="Repeatable.")
+@click.option("--tag", "tag_values", multiple=True, metavar="TAXONOMY:NODE", help="e.g. --tag ulhaq2022:eps.scheduling --tag shen2025:algorithm.sampling.solver")
+@click.option("--id", "paper_id", help="Override the derived id.")
+@click.option("--interactive/--no-interactive", default=None, help="Ask for missing tags and summary (default: when standing at a terminal).")
+@click.option("--dry-run", is_flag=True, help="Print the YAML; write nothing.")
+def add(catalog_dir, taxonomy_dir, bibtex_file, arxiv_id, title, year, month, venue, url, code, doi, authors, kind,
+        summary, keywords, tag_values, paper_id, interactive, dry_run):
+    """Create catalog/papers/<id>.yaml from BibTeX, an arXiv id or plain flags; validate it; never overwrite."""
+    catalog = open_catalog(catalog_dir, taxonomy_dir)
+    folder = papers_dir(catalog_dir or default_catalog_dir())
+    try:
+        fields: dict = {}
+        if bibtex_file is not None:
+            fields.update(fields_from_bibtex(bibtex_file.read(), source=bibtex_file.name))
+        if arxiv_id:
+            fields.update({k: v for k, v in fields_from_arxiv(arxiv_id).items() if k not in fields})
+    except ContributionError as exc:
+        _fail(str(exc))
+    flags = {"title": title, "year": year, "month": month, "venue": venue, "url": url, "code": code, "doi": doi,
+             "authors": list(authors), "summary": summary, "keywords": list(keywords)}
+    fields.update({k: v for k, v in flags.items() if v not in (None, [], "")})
+    if kind != "paper":
+        fields["kind"] = kind
+    if interactive is None:
+        interactive = sys.stdin.isatty()
+    tag_values = list(tag_values)
+    if interactive:
+        have = {value.partition(":")[0] for value in tag_values}
+        missing = [tid for tid in ("ulhaq2022", "shen2025", "ma2024") if tid not in have]
+        if kind in ("paper", "framework") and missing:
+            tag_values += _interactive_tags(catalog, missing)
+        if not fields.get("summary"):
+            fields["summary"] = click.prompt("Summary (one or two sentences, your own words)")
+    tags, errors = parse_tags(tag_values, catalog)
+    draft = prepare(fields, tags, catalog, folder, paper_id)
+    draft.errors = errors + draft.errors
+    if not draft.ok:
+        _fail("the entry was not written:\n  " + "\n  ".join(draft.errors))
+    if dry_run:
+        click.echo(draft.yaml(), nl=False)
+        return
+    try:
+        path = write_entry(draft, folder)
+    except FileExistsError:
+        _fail(f"{folder / (draft.data['id'] + '.yaml')} appeared meanwhile; nothing was overwritten")
+    click.echo(f"wrote {path}")
+    click.echo("next: diffatlas validate && diffatlas render && diffatlas bib export -o bib/catalog.bib, then open a pull request")
+
+
+@click.command()
+@catalog_option
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Folder for the Markdown pages (default: the repository's docs/).")
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 if a committed page is out of date.")
+def render(catalog_dir, taxonomy_dir, out_dir, check):
+    """Regenerate the Markdown paper lists (one page per taxonomy) from the catalog."""
+    from .render import render_all
+    from .paths import REPO_ROOT
+
+    catalog = open_catalog(catalog_dir, taxonomy_dir)
+    if catalog.problems:
+        _fail(f"the catalog has {len(catalog.problems)} problem(s); run 'diffatlas validate' and fix them first")
+    out_dir = out_dir or REPO_ROOT / "docs"
+    pages = render_all(catalog)
+    stale = [name for name, text in pages.items() if not (out_dir / name).exists() or (out_dir / name).read_text(encoding="utf-8") != text]
+    if check:
+        if stale:
+            _fail(f"out of date: {', '.join(stale)}; run 'diffatlas render' and commit the result")
+        click.echo("docs are up to date")
+        return
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, text in pages.items():
+        (out_dir / name).write_text(text, encoding="utf-8")
+    click.echo(f"wrote {len(pages)} pages to {out_dir} ({len(stale)} changed)")
