@@ -49,3 +49,13 @@ def test_bib_files_parse(name):
     library = bibtexparser.parse_string((REPO_ROOT / "bib" / name).read_text(encoding="utf-8"))
     assert not library.failed_blocks
     assert len(library.entries) >= 3
+
+
+def test_generated_docs_are_up_to_date(catalog):
+    from diffatlas.render import render_all
+
+    for name, text in render_all(catalog).items():
+        path = REPO_ROOT / "docs" / name
+        assert path.exists() and path.read_text(encoding="utf-8") == text, (
+            f"docs/{name} is out of date: run 'diffatlas render' and commit the result"
+        )
