@@ -1,0 +1,397 @@
+"""The app's questions about the catalog, answered as plain data (no Streamlit).
+
+Every page of the app is a thin layout over these functions: counts for the
+overview, tree frames for the sunburst, the crosswalk between taxonomies,
+paper search and filters, and where a node's reference implementation lives.
+Tests call them directly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+import pandas as pd
+
+from .catalog import Catalog
+from .htmlsafe import safe_url
+from .models import SURVEYS, Node, Paper
+from .paths import papers_dir
+
+SURVEY_LABELS = {
+    "ulhaq2022": "Ulhaq & Akhtar 2022 (EDS/EPS)",
+    "shen2025": "Shen et al. 2025 (algorithm/system/framework)",
+    "ma2024": "Ma et al. 2024 (parts)",
+}
+SHORT_LABELS = {"ulhaq2022": "Ulhaq 2022", "shen2025": "Shen 2025", "ma2024": "Ma 2024"}
+NO_DEMO_YET = "no reference implementation yet"
+
+
+# -- cache key ---------------------------------------------------------------
+def catalog_fingerprint(catalog_dir: Path, taxonomy_dir: Path) -> str:
+    """Hash of every catalog and taxonomy file's name and bytes.
+
+    Cheap (no YAML parsing), so the app can recompute it on every rerun and
+    reload the catalog only when a file was added, removed or edited.
+    """
+    digest = hashlib.sha256()
+    folders = [papers_dir(Path(catalog_dir)), Path(taxonomy_dir)]
+    for folder in folders:
+        if not folder.is_dir():
+            digest.update(b"missing:" + str(folder).encode())
+            continue
+        for path in sorted(list(folder.glob("*.yaml")) + list(folder.glob("*.yml"))):
+            digest.update(path.name.encode() + b"\0")
+            try:
+                digest.update(path.read_bytes())
+            except OSError:
+                digest.update(b"unreadable")
+            digest.update(b"\0")
+    return digest.hexdigest()[:16]
+
+
+# -- overview ----------------------------------------------------------------
+def research_papers(catalog: Catalog, include_background: bool = False) -> list[Paper]:
+    return [p for p in catalog.papers.values() if include_background or p.kind != "background"]
+
+
+def overview_counts(catalog: Catalog) -> dict[str, int | str]:
+    papers = research_papers(catalog)
+    years = [p.year for p in papers if p.year]
+    nodes = sum(len(index) for index in catalog.node_index.values())
+    demos = {n.demo for index in catalog.node_index.values() for n in index.values() if n.demo}
+    return {
+        "papers": len(papers),
+        "background": sum(1 for p in catalog.papers.values() if p.kind == "background"),
+        "venues": len({p.venue for p in papers if p.venue}),
+        "years": f"{min(years)}\u2013{max(years)}" if years else "\u2013",
+        "year_count": len(set(years)),
+        "surveys": len(catalog.taxonomies),
+        "nodes": nodes,
+        "demos": len(demos),
+        "with_code": sum(1 for p in papers if p.code),
+        "problems": len(catalog.problems),
+    }
+
+
+def node_paper_counts(catalog: Catalog, tid: str) -> dict[str, tuple[int, int]]:
+    """node id -> (papers tagged exactly there, distinct papers in its subtree)."""
+    index = catalog.node_index.get(tid, {})
+    exact: Counter = Counter()
+    subtree: dict[str, set] = {nid: set() for nid in index}
+    for paper in catalog.papers.values():
+        for tag in paper.tags.get(tid, []):
+            if tag not in index:
+                continue
+            exact[tag] += 1
+            parts = tag.split(".")
+            for depth in range(1, len(parts) + 1):
+                subtree.setdefault(".".join(parts[:depth]), set()).add(paper.id)
+    return {nid: (exact[nid], len(subtree.get(nid, ()))) for nid in index}
+
+
+def tree_frame(catalog: Catalog, tid: str) -> pd.DataFrame:
+    """Rows for a plotly sunburst/treemap with branchvalues='remainder'.
+
+    `value` is the number of papers filed exactly at the node, so a parent's
+    area is its own papers plus its children's: the chart is sized by paper
+    placements (a paper filed under two leaves counts in both).
+    """
+    tax = catalog.taxonomies.get(tid)
+    if tax is None:
+        return pd.DataFrame(columns=["id", "parent", "label", "value", "papers", "description"])
+    counts = node_paper_counts(catalog, tid)
+    rows = []
+    for node, _depth in tax.walk():
+        parent = node.id.rsplit(".", 1)[0] if "." in node.id else ""
+        exact, distinct = counts.get(node.id, (0, 0))
+        rows.append({"id": node.id, "parent": parent, "label": node.name, "value": exact,
+                     "papers": distinct, "description": node.description})
+    return pd.DataFrame(rows)
+
+
+def primary_top(paper: Paper, tid: str) -> str | None:
+    """The top-level category of the paper's first tag in a taxonomy."""
+    tags = paper.tags.get(tid) or []
+    return tags[0].split(".")[0] if tags else None
+
+
+def timeline_frame(catalog: Catalog, tid: str) -> pd.DataFrame:
+    """Papers per year, stacked by the top-level category of their first tag."""
+    tax = catalog.taxonomies.get(tid)
+    names = {n.id: n.name for n in tax.nodes} if tax else {}
+    counts: Counter = Counter()
+    for paper in research_papers(catalog):
+        if not paper.year:
+            continue
+        top = primary_top(paper, tid)
+        counts[(paper.year, names.get(top, "not filed") if top else "not filed")] += 1
+    rows = [{"year": y, "category": c, "papers": n} for (y, c), n in sorted(counts.items())]
+    return pd.DataFrame(rows, columns=["year", "category", "papers"])
+
+
+# -- surveys -----------------------------------------------------------------
+def survey_sets(catalog: Catalog) -> dict[str, set[str]]:
+    return {s: {p.id for p in catalog.by_survey(s)} for s in SURVEYS}
+
+
+def survey_overlap(catalog: Catalog) -> pd.DataFrame:
+    """One row per combination of surveys: how many papers exactly those surveys list."""
+    membership = Counter(tuple(s for s in SURVEYS if s in p.surveys()) for p in catalog.papers.values())
+    rows = []
+    for size in range(1, len(SURVEYS) + 1):
+        for combo in itertools.combinations(SURVEYS, size):
+            rows.append({"surveys": " + ".join(SHORT_LABELS[s] for s in combo) + (" only" if size < len(SURVEYS) else ""),
+                         "combination": combo, "papers": membership.get(combo, 0)})
+    rows.append({"surveys": "no survey (contributed)", "combination": (), "papers": membership.get((), 0)})
+    return pd.DataFrame(rows)
+
+
+def survey_coverage(catalog: Catalog) -> pd.DataFrame:
+    rows = []
+    sets = survey_sets(catalog)
+    for s in SURVEYS:
+        others = set().union(*(sets[o] for o in SURVEYS if o != s))
+        rows.append({
+            "survey": SURVEY_LABELS[s],
+            "papers listed": len(sets[s]),
+            "listed by this survey only": len(sets[s] - others),
+            "papers filed in its taxonomy": sum(1 for p in catalog.papers.values() if p.tags.get(s)),
+            "taxonomy nodes": len(catalog.node_index.get(s, {})),
+        })
+    return pd.DataFrame(rows)
+
+
+def pairwise_overlap(catalog: Catalog) -> pd.DataFrame:
+    sets = survey_sets(catalog)
+    labels = [SHORT_LABELS[s] for s in SURVEYS]
+    data = [[len(sets[a] & sets[b]) for b in SURVEYS] for a in SURVEYS]
+    return pd.DataFrame(data, index=labels, columns=labels)
+
+
+def _at_depth(tag: str, depth: int) -> str:
+    return ".".join(tag.split(".")[: depth + 1])
+
+
+def crosswalk_matrix(catalog: Catalog, row_tid: str, col_tid: str, depth: int = 1,
+                     papers: Iterable[Paper] | None = None) -> pd.DataFrame:
+    """Papers filed under each pair of nodes (cut at `depth`, 0 = top level)."""
+    rows_index = [n.id for n, d in catalog.taxonomies[row_tid].walk() if d == depth] if row_tid in catalog.taxonomies else []
+    cols_index = [n.id for n, d in catalog.taxonomies[col_tid].walk() if d == depth] if col_tid in catalog.taxonomies else []
+    # nodes shallower than `depth` without children keep their own id (e.g. shen2025 'framework')
+    for tid, target in ((row_tid, rows_index), (col_tid, cols_index)):
+        if tid in catalog.taxonomies:
+            for node, d in catalog.taxonomies[tid].walk():
+                if d < depth and node.is_leaf:
+                    target.append(node.id)
+    matrix = pd.DataFrame(0, index=rows_index, columns=cols_index)
+    for paper in papers if papers is not None else catalog.papers.values():
+        r = {_at_depth(t, depth) for t in paper.tags.get(row_tid, [])} & set(rows_index)
+        c = {_at_depth(t, depth) for t in paper.tags.get(col_tid, [])} & set(cols_index)
+        for a in r:
+            for b in c:
+                matrix.loc[a, b] += 1
+    return matrix
+
+
+def node_crosswalk(catalog: Catalog, tid: str, node_id: str) -> pd.DataFrame:
+    """How the papers at a node are filed in the other taxonomies."""
+    papers = catalog.by_node(tid, node_id)
+    rows = []
+    for other in catalog.taxonomies:
+        if other == tid:
+            continue
+        counts = Counter(t for p in papers for t in set(p.tags.get(other, [])))
+        unfiled = sum(1 for p in papers if not p.tags.get(other))
+        for nid, n in counts.most_common():
+            node = catalog.node(other, nid)
+            rows.append({"taxonomy": SHORT_LABELS.get(other, other), "node": nid,
+                         "name": node.name if node else "(unknown node)", "papers": n})
+        if unfiled:
+            rows.append({"taxonomy": SHORT_LABELS.get(other, other), "node": "", "name": "not filed", "papers": unfiled})
+    return pd.DataFrame(rows, columns=["taxonomy", "node", "name", "papers"])
+
+
+# -- taxonomy nodes and demos -------------------------------------------------
+@dataclass
+class DemoInfo:
+    demos: list[tuple[str, str]] = field(default_factory=list)  # (demo id, node name)
+    reason: str | None = None
+
+
+def node_demo(node: Node) -> DemoInfo:
+    """The reference implementation(s) for a node, or why there is none.
+
+    A leaf links to its own demo or states its `no_demo` reason; an inner node
+    collects the demos of the leaves below it.
+    """
+    if node.demo:
+        return DemoInfo([(node.demo, node.name)])
+    if node.no_demo:
+        return DemoInfo(reason=node.no_demo)
+    found = [(n.demo, n.name) for n, _ in node.walk() if n.demo]
+    if found:
+        return DemoInfo(found)
+    return DemoInfo(reason=NO_DEMO_YET)
+
+
+def node_options(catalog: Catalog, tid: str) -> list[tuple[str, str]]:
+    """(node id, indented label with subtree paper count) in tree order."""
+    tax = catalog.taxonomies.get(tid)
+    if tax is None:
+        return []
+    counts = node_paper_counts(catalog, tid)
+    indent = "\u2003"
+    return [(n.id, f"{indent * d}{n.name} ({counts.get(n.id, (0, 0))[1]})") for n, d in tax.walk()]
+
+
+def breadcrumb(catalog: Catalog, tid: str, node_id: str) -> list[Node]:
+    parts = node_id.split(".")
+    out = []
+    for depth in range(1, len(parts) + 1):
+        node = catalog.node(tid, ".".join(parts[:depth]))
+        if node is not None:
+            out.append(node)
+    return out
+
+
+# -- papers ------------------------------------------------------------------
+def papers_frame(papers: Iterable[Paper]) -> pd.DataFrame:
+    """The table the app shows: links only when they are http(s)."""
+    rows = [{
+        "id": p.id, "title": p.title, "year": p.year, "venue": p.venue or "",
+        "kind": p.kind, "paper": safe_url(p.url), "code": safe_url(p.code),
+        "surveys": ", ".join(SHORT_LABELS.get(s, s) for s in p.surveys()),
+    } for p in papers]
+    frame = pd.DataFrame(rows, columns=["id", "title", "year", "venue", "kind", "paper", "code", "surveys"])
+    if not frame.empty:
+        frame = frame.sort_values(["year", "title"], ascending=[False, True], na_position="last").reset_index(drop=True)
+    return frame
+
+
+def export_frame(papers: Iterable[Paper]) -> pd.DataFrame:
+    """Flat table for CSV download: one row per paper, list fields joined by '; '."""
+    rows = []
+    for p in papers:
+        row = {"id": p.id, "title": p.title, "year": p.year, "month": p.month,
+               "authors": "; ".join(p.authors), "venue": p.venue, "kind": p.kind,
+               "arxiv": p.arxiv, "doi": p.doi, "url": p.url, "code": p.code,
+               "summary": p.summary, "keywords": "; ".join(p.keywords),
+               "surveys": "; ".join(p.surveys())}
+        for tid in SURVEYS:
+            row[f"tags_{tid}"] = "; ".join(p.tags.get(tid, []))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _haystack(paper: Paper) -> str:
+    return " ".join([paper.id, paper.title, paper.summary, " ".join(paper.keywords),
+                     " ".join(paper.authors), paper.venue or ""]).lower()
+
+
+@dataclass
+class Filters:
+    query: str = ""
+    nodes: list[str] = field(default_factory=list)  # "taxonomy:node.id"; a paper matches if under any
+    years: tuple[int, int] | None = None
+    venues: list[str] = field(default_factory=list)
+    surveys: list[str] = field(default_factory=list)
+    has_code: bool = False
+    kinds: list[str] = field(default_factory=lambda: ["paper", "framework", "survey"])
+
+    def describe(self) -> str:
+        parts = []
+        if self.query:
+            parts.append(f"text '{self.query}'")
+        if self.nodes:
+            parts.append("nodes " + ", ".join(self.nodes))
+        if self.years:
+            parts.append(f"years {self.years[0]}-{self.years[1]}")
+        if self.venues:
+            parts.append("venues " + ", ".join(self.venues))
+        if self.surveys:
+            parts.append("surveys " + ", ".join(self.surveys))
+        if self.has_code:
+            parts.append("with code")
+        parts.append("kinds " + ", ".join(self.kinds))
+        return "; ".join(parts)
+
+
+def filter_papers(catalog: Catalog, filters: Filters) -> list[Paper]:
+    """Papers matching every filter; free text needs every word to appear somewhere."""
+    words = [w for w in re.split(r"\s+", filters.query.lower().strip()) if w]
+    wanted_nodes = []
+    for item in filters.nodes:
+        tid, _, nid = item.partition(":")
+        wanted_nodes.append((tid, nid, nid + "."))
+    out = []
+    for paper in catalog.papers.values():
+        if filters.kinds and paper.kind not in filters.kinds:
+            continue
+        if filters.years and paper.year is not None and not (filters.years[0] <= paper.year <= filters.years[1]):
+            continue
+        if filters.years and paper.year is None:
+            continue
+        if filters.venues and (paper.venue or "") not in filters.venues:
+            continue
+        if filters.surveys and not set(filters.surveys) & set(paper.surveys()):
+            continue
+        if filters.has_code and not paper.code:
+            continue
+        if wanted_nodes and not any(
+            t == nid or t.startswith(prefix)
+            for tid, nid, prefix in wanted_nodes for t in paper.tags.get(tid, [])
+        ):
+            continue
+        if words:
+            hay = _haystack(paper)
+            if not all(w in hay for w in words):
+                continue
+        out.append(paper)
+    out.sort(key=lambda p: (-(p.year or 0), p.title.lower()))
+    return out
+
+
+def all_node_choices(catalog: Catalog) -> list[tuple[str, str]]:
+    """('taxonomy:node', 'Short label: node name') for every node of every taxonomy."""
+    out = []
+    dot = "\u00b7 "
+    for tid, tax in catalog.taxonomies.items():
+        for node, depth in tax.walk():
+            out.append((f"{tid}:{node.id}", f"{SHORT_LABELS.get(tid, tid)}: {dot * depth}{node.name}"))
+    return out
+
+
+def tag_rows(catalog: Catalog, paper: Paper) -> pd.DataFrame:
+    rows = []
+    for tid, tags in paper.tags.items():
+        for tag in tags:
+            node = catalog.node(tid, tag)
+            rows.append({"taxonomy": SHORT_LABELS.get(tid, tid), "node": tag,
+                         "name": node.name if node else "(unknown node)"})
+    return pd.DataFrame(rows, columns=["taxonomy", "node", "name"])
+
+
+def provenance_frame(paper: Paper) -> pd.DataFrame:
+    rows = [{"survey": SHORT_LABELS.get(x.survey, x.survey), "section": x.section, "ref": x.ref or "",
+             "as named": x.name or x.title or "", "venue given": x.venue or "", "note": x.note or ""}
+            for x in paper.listed_in]
+    return pd.DataFrame(rows, columns=["survey", "section", "ref", "as named", "venue given", "note"])
+
+
+def reported_frame(paper: Paper) -> pd.DataFrame:
+    rows = [{"metric": r.metric, "value": str(r.value), "unit": r.unit or "", "dataset": r.dataset or "",
+             "steps": "" if r.steps is None else str(r.steps), "hardware": r.hardware or "",
+             "source": r.source, "note": r.note or ""} for r in paper.reported]
+    return pd.DataFrame(rows, columns=["metric", "value", "unit", "dataset", "steps", "hardware", "source", "note"])
+
+
+def problems_frame(catalog: Catalog) -> pd.DataFrame:
+    rows = [{"file": Path(p.file).name, "line": p.line, "field": p.field or "", "problem": p.message,
+             "fix": p.hint} for p in catalog.problems]
+    return pd.DataFrame(rows, columns=["file", "line", "field", "problem", "fix"])

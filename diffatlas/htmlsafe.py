@@ -1,0 +1,76 @@
+"""Escaping for every catalog string that reaches HTML or Markdown.
+
+The catalog's models already reject markup and non-http(s) links, but the app
+does not rely on that alone: a fork's catalog, a future field or an object
+built without validation must not be able to inject markup either. So every
+string goes through one of these helpers on its way to the page:
+
+- `esc` for HTML text and attribute values;
+- `md` for Streamlit Markdown (which also renders LaTeX between `$`, emoji
+  shortcodes between `:` and coloured `:red[...]` directives);
+- `safe_url` / `md_link` / `html_link`, which let only absolute http(s)
+  links through and drop every other scheme (javascript:, data:, file:, ...).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from urllib.parse import quote, urlsplit
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>$~:&=\"'^])")
+_WS = re.compile(r"\s+")
+_BAD_URL_CHARS = re.compile(r"[\x00-\x20\x7f<>\"'`\\]")
+
+
+def esc(text: object) -> str:
+    """HTML-escape text for element content and quoted attribute values."""
+    return html.escape("" if text is None else str(text), quote=True)
+
+
+def md(text: object) -> str:
+    """Escape text so Streamlit Markdown shows it literally, on one line."""
+    value = _WS.sub(" ", "" if text is None else str(text)).strip()
+    return _MD_SPECIAL.sub(r"\\\1", value)
+
+
+def safe_url(url: object) -> str | None:
+    """The link itself if it is an absolute http(s) URL with a host, else None."""
+    if not isinstance(url, str) or not url or _BAD_URL_CHARS.search(url):
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return None
+    return url
+
+
+def _md_target(url: str) -> str:
+    # Percent-encode the characters that would end or confuse a Markdown link target.
+    return quote(url, safe=":/?#@!$&'*+,;=%~-._")
+
+
+def md_link(label: object, url: object) -> str:
+    """A Markdown link when the URL is safe, else the escaped label as plain text."""
+    target = safe_url(url)
+    if target is None:
+        return md(label)
+    return f"[{md(label)}]({_md_target(target)})"
+
+
+def html_link(label: object, url: object) -> str:
+    """An HTML link opening in a new tab when the URL is safe, else escaped text."""
+    target = safe_url(url)
+    if target is None:
+        return esc(label)
+    return f'<a href="{esc(target)}" target="_blank" rel="noopener noreferrer">{esc(label)}</a>'
+
+
+def plain(text: object, limit: int | None = None) -> str:
+    """One-line plain text (for tooltips rendered as text), optionally shortened."""
+    value = _WS.sub(" ", "" if text is None else str(text)).strip()
+    if limit and len(value) > limit:
+        value = value[: limit - 1].rstrip() + "\u2026"
+    return value
