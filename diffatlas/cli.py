@@ -191,3 +191,8 @@ from .cli_contribute import add, render  # noqa: E402  (registered after main ex
 
 main.add_command(add)
 main.add_command(render)
+
+
+from .cli_app import app_command  # noqa: E402  (the web app; kept in its own module)
+
+main.add_command(app_command)

@@ -56,6 +56,12 @@ def catalog_fingerprint(catalog_dir: Path, taxonomy_dir: Path) -> str:
 
 
 # -- overview ----------------------------------------------------------------
+def taxonomy_ids(catalog: Catalog) -> list[str]:
+    """Loaded taxonomies in the project's order: EDS/EPS, algorithm/system/framework, Ma's parts."""
+    known = [t for t in SURVEYS if t in catalog.taxonomies]
+    return known + sorted(t for t in catalog.taxonomies if t not in known)
+
+
 def research_papers(catalog: Catalog, include_background: bool = False) -> list[Paper]:
     return [p for p in catalog.papers.values() if include_background or p.kind != "background"]
 
@@ -69,7 +75,7 @@ def overview_counts(catalog: Catalog) -> dict[str, int | str]:
         "papers": len(papers),
         "background": sum(1 for p in catalog.papers.values() if p.kind == "background"),
         "venues": len({p.venue for p in papers if p.venue}),
-        "years": f"{min(years)}\u2013{max(years)}" if years else "\u2013",
+        "years": f"{min(years)}\u2013{str(max(years))[2:]}" if years else "\u2013",
         "year_count": len(set(years)),
         "surveys": len(catalog.taxonomies),
         "nodes": nodes,

@@ -184,14 +184,15 @@ def modularity(graph: nx.Graph, clusters: dict[str, int], resolution: float = 1.
     return float(nx.community.modularity(graph, list(groups.values()), weight="weight", resolution=resolution))
 
 
-def layout(graph: nx.Graph, seed: int = 0, scale: float = 900.0) -> dict[str, tuple[float, float]]:
-    """Force-directed positions computed in Python (seeded, so reproducible)."""
+def layout(graph: nx.Graph, seed: int = 0, scale: float = 900.0, aspect: float = 1.7) -> dict[str, tuple[float, float]]:
+    """Force-directed positions computed in Python (seeded, so reproducible),
+    stretched horizontally by `aspect` to fill a wide canvas."""
     if graph.number_of_nodes() == 0:
         return {}
     n = graph.number_of_nodes()
     pos = nx.spring_layout(graph, weight="weight", seed=seed, iterations=80,
                            k=1.6 / math.sqrt(max(n, 1)), scale=1.0)
-    return {node: (float(x) * scale, float(y) * scale) for node, (x, y) in pos.items()}
+    return {node: (float(x) * scale * aspect, float(y) * scale) for node, (x, y) in pos.items()}
 
 
 def cluster_table(network: PaperNetwork, clusters: dict[str, int], n_terms: int = 6) -> pd.DataFrame:

@@ -1,0 +1,132 @@
+"""What every page shares: the cached catalog, cached derived data, small widgets.
+
+Heavy work is cached and keyed on the catalog's content fingerprint (a hash
+of every catalog and taxonomy file), so editing a YAML file shows up on the
+next rerun while unchanged content is never parsed twice.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import streamlit as st
+
+from diffatlas import explore, maps
+from diffatlas.catalog import Catalog, load_catalog
+from diffatlas.htmlsafe import md
+from diffatlas.paths import default_catalog_dir, default_taxonomy_dir
+
+APP_DIR = Path(__file__).resolve().parent
+VIEWS = APP_DIR / "views"
+PAGES: dict[str, object] = {}  # filled by main.py: key -> st.Page
+
+
+def catalog_dirs() -> tuple[Path, Path]:
+    """--catalog / --taxonomy of `diffatlas app` arrive as environment variables."""
+    return Path(default_catalog_dir()).resolve(), Path(default_taxonomy_dir()).resolve()
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading the catalog...")
+def _load(catalog_dir: str, taxonomy_dir: str, fingerprint: str) -> Catalog:
+    return load_catalog(Path(catalog_dir), Path(taxonomy_dir))
+
+
+def get_catalog() -> Catalog:
+    catalog_dir, taxonomy_dir = catalog_dirs()
+    fingerprint = explore.catalog_fingerprint(catalog_dir, taxonomy_dir)
+    catalog = _load(str(catalog_dir), str(taxonomy_dir), fingerprint)
+    st.session_state["catalog_fingerprint"] = fingerprint
+    return catalog
+
+
+def fingerprint() -> str:
+    return st.session_state.get("catalog_fingerprint", "")
+
+
+# -- cached derived data. Arguments with a leading underscore are not hashed, so
+# each function also takes `key`, the catalog fingerprint (plus whatever else
+# identifies the unhashed arguments). Networks are cached as shared resources
+# (read-only, never copied); small results as data.
+@st.cache_resource(max_entries=16, show_spinner=False)
+def paper_network(_catalog: Catalog, key: str, ids: tuple[str, ...], k: int, min_similarity: float,
+                  normalization: str, seed: int):
+    papers = [_catalog.papers[i] for i in ids if i in _catalog.papers]
+    network = maps.build_paper_network(papers, k=k, min_similarity=min_similarity, normalization=normalization)
+    positions = maps.layout(network.graph, seed=seed)
+    return network, positions
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def clusters_for(_network, key: str, resolution: float, seed: int, min_size: int = 2) -> dict[str, int]:
+    return maps.louvain_clusters(_network.graph, resolution=resolution, seed=seed, min_size=min_size)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def map_html(_graph, _clusters, _positions, key: str, kind: str, height: int) -> str:
+    return maps.render_html(_graph, _clusters, _positions, kind=kind, height=height)
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def term_network(_catalog: Catalog, key: str, ids: tuple[str, ...], n_terms: int, min_cooccurrence: int, seed: int):
+    papers = [_catalog.papers[i] for i in ids if i in _catalog.papers]
+    network = maps.build_term_network(papers, n_terms=n_terms, min_cooccurrence=min_cooccurrence)
+    return network, maps.layout(network.graph, seed=seed, scale=700.0)
+
+
+DEFAULT_MAP = {"k": 8, "min_similarity": 0.1, "normalization": "cosine", "seed": 0}
+
+
+def default_network(catalog: Catalog):
+    """The map with default settings over all non-background papers (for 'similar papers')."""
+    ids = tuple(sorted(p.id for p in explore.research_papers(catalog)))
+    return paper_network(catalog, fingerprint(), ids, **DEFAULT_MAP)[0]
+
+
+# -- shared widgets -----------------------------------------------------------
+def problems_banner(catalog: Catalog) -> None:
+    """On every page: the catalog has problems, so only its valid part is shown."""
+    if not catalog.problems:
+        return
+    files = len({p.file for p in catalog.problems})
+    st.warning(
+        f"The catalog has {len(catalog.problems)} validation problem(s) in {files} file(s); "
+        f"showing the {len(catalog.papers)} valid entries.", icon=":material/warning:")
+    if "validation" in PAGES:
+        st.page_link(PAGES["validation"], label="See every problem and how to fix it", icon=":material/rule:")
+
+
+def catalog_caption() -> None:
+    catalog_dir, taxonomy_dir = catalog_dirs()
+    st.caption(f"Catalog: `{md(catalog_dir)}` \u00b7 taxonomies: `{md(taxonomy_dir)}` \u00b7 content {fingerprint()}")
+
+
+def page_link_demo(demo_id: str, label: str) -> None:
+    """Link to the Demos page with ?demo=<id>, or say that the page is not there yet."""
+    if "demos" in PAGES:
+        st.page_link(PAGES["demos"], label=label, icon=":material/play_circle:", query_params={"demo": demo_id})
+    else:
+        st.markdown(f"{md(label)} (demo `{md(demo_id)}`; the Demos page is not installed yet)")
+
+
+class Timer:
+    """Wall time of a block, for the 'computed in ...' captions."""
+
+    def __enter__(self):
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = time.perf_counter() - self.start
+        return False
+
+
+def torch_loaded() -> bool:  # used by tests: pages other than Demos must not import torch
+    import sys
+
+    return "torch" in sys.modules
+
+
+def env_flag(name: str) -> bool:
+    return os.environ.get(name, "").lower() in ("1", "true", "yes")

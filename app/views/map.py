@@ -1,0 +1,107 @@
+"""Bibliometric map: papers by textual similarity, clustered; and the term map."""
+
+import json
+
+import streamlit as st
+
+import appkit
+from diffatlas import explore, maps
+from diffatlas.htmlsafe import md
+
+catalog = appkit.get_catalog()
+st.title("Bibliometric map")
+appkit.problems_banner(catalog)
+
+# -- which papers --------------------------------------------------------------------
+selection = st.session_state.get("papers_selection")
+c1, c2 = st.columns([2, 1])
+restrict = False
+if selection and selection["ids"]:
+    restrict = c1.toggle(f"Only the Papers page's selection ({len(selection['ids'])} papers)", key="map_restrict",
+                         help=selection["description"])
+else:
+    c1.caption("Filters set on the Papers page can restrict this map.")
+include_bg = c2.toggle("Include background works", value=False, key="map_bg")
+papers = explore.research_papers(catalog, include_background=include_bg)
+if restrict:
+    wanted = set(selection["ids"])
+    papers = [p for p in papers if p.id in wanted]
+ids = tuple(sorted(p.id for p in papers))
+if len(ids) < 2:
+    st.info("The map needs at least two papers.")
+    st.stop()
+
+tab_papers, tab_terms = st.tabs(["Paper similarity map", "Term co-occurrence map"])
+
+with tab_papers:
+    with st.expander("Map settings", expanded=True):
+        s1, s2, s3, s4, s5 = st.columns([3, 3, 3, 3, 2])
+        resolution = s1.slider("Cluster resolution", 0.2, 3.0, 1.0, 0.1, key="map_resolution",
+                               help="Louvain resolution: higher gives more, smaller clusters")
+        k = s2.slider("Neighbours per paper (k)", 2, 20, appkit.DEFAULT_MAP["k"], key="map_k",
+                      help="Each paper keeps edges to at most k most similar papers")
+        min_similarity = s3.slider("Minimum similarity", 0.0, 0.5, appkit.DEFAULT_MAP["min_similarity"], 0.01,
+                                   key="map_min_sim", help="Cosine similarity an edge needs at least")
+        normalization = s4.radio("Edge weights", ["cosine", "association"], key="map_norm",
+                                 format_func={"cosine": "cosine similarity",
+                                              "association": "association strength (VOSviewer)"}.get)
+        seed = s5.number_input("Seed", 0, 10_000, 0, key="map_seed", help="Seeds the layout and the clustering")
+
+    key = f"{appkit.fingerprint()}:{hash(ids)}:{k}:{min_similarity}:{normalization}:{seed}"
+    with appkit.Timer() as timer:
+        network, positions = appkit.paper_network(catalog, appkit.fingerprint(), ids, k, min_similarity, normalization, int(seed))
+        clusters = appkit.clusters_for(network, key, resolution, int(seed))
+        html = appkit.map_html(network.graph, clusters, positions, f"{key}:{resolution}", "paper", 640)
+    graph = network.graph
+    m1, m2, m3, m4, m5 = st.columns(5)
+    m1.metric("Papers", graph.number_of_nodes())
+    m2.metric("Links", graph.number_of_edges())
+    m3.metric("Clusters", maps.cluster_count(clusters), help="Clusters of two or more papers")
+    m4.metric("Modularity", f"{maps.modularity(graph, clusters, resolution):.2f}")
+    m5.metric("Computed in", f"{timer.seconds:.2f} s", help="Network, layout, clustering and drawing (cached after the first time)")
+    st.iframe(html, height=700, alt="Paper similarity map")
+    st.caption("Nodes are papers, coloured by cluster and sized by number of links; hover for title, year and venue. "
+               "Layout computed in Python (force-directed, seeded); physics off.")
+
+    st.subheader("Clusters")
+    table = maps.cluster_table(network, clusters)
+    st.dataframe(table, hide_index=True, key="map_clusters",
+                 column_config={"median year": st.column_config.NumberColumn(format="%d")})
+
+    st.subheader("Do the clusters agree with the taxonomies?")
+    agreement = maps.taxonomy_agreement(clusters, papers, explore.taxonomy_ids(catalog))
+    agreement["taxonomy"] = agreement["taxonomy"].map(lambda t: explore.SHORT_LABELS.get(t, t))
+    st.dataframe(agreement, hide_index=True, key="map_agreement")
+    st.caption("Normalised mutual information (0 = independent, 1 = identical partitions) and adjusted Rand "
+               "index (0 = chance level) between map clusters and each paper's first placement in a taxonomy. "
+               "Low values mean the text of the papers groups them differently from the survey.")
+
+    d1, d2 = st.columns(2)
+    d1.download_button("VOSviewer JSON", json.dumps(maps.to_vosviewer_json(graph, clusters, positions), indent=1),
+                       file_name="diffatlas-paper-map.json", mime="application/json", key="map_vos",
+                       icon=":material/download:", on_click="ignore")
+    d2.download_button("GraphML", maps.to_graphml(graph, clusters, positions), file_name="diffatlas-paper-map.graphml",
+                       mime="application/xml", key="map_graphml", icon=":material/download:", on_click="ignore")
+
+with tab_terms:
+    t1, t2, t3 = st.columns(3)
+    n_terms = t1.slider("Terms", 20, 150, 60, 5, key="terms_n", help="The terms found in most papers")
+    min_cooc = t2.slider("Minimum co-occurrences", 1, 10, 2, key="terms_min")
+    term_resolution = t3.slider("Cluster resolution", 0.2, 3.0, 1.0, 0.1, key="terms_resolution")
+    term_net, term_pos = appkit.term_network(catalog, appkit.fingerprint(), ids, n_terms, min_cooc, 0)
+    term_key = f"{appkit.fingerprint()}:{hash(ids)}:{n_terms}:{min_cooc}"
+    term_clusters = appkit.clusters_for(term_net, term_key, term_resolution, 0, 1)
+    if term_net.graph.number_of_nodes() == 0:
+        st.info("Not enough text for a term map.")
+    else:
+        st.iframe(appkit.map_html(term_net.graph, term_clusters, term_pos, f"{term_key}:{term_resolution}", "term", 600),
+                  height=660, alt="Term co-occurrence map")
+        st.caption("Nodes are terms sized by the number of papers using them; links join terms that appear in the "
+                   "same papers, weighted by association strength.")
+        st.dataframe(maps.term_cluster_table(term_net.graph, term_clusters), hide_index=True, key="terms_clusters")
+        st.download_button("VOSviewer JSON (terms)",
+                           json.dumps(maps.to_vosviewer_json(term_net.graph, term_clusters, term_pos, kind="term"), indent=1),
+                           file_name="diffatlas-term-map.json", mime="application/json", key="terms_vos",
+                           icon=":material/download:", on_click="ignore")
+st.caption(f"{md(len(ids))} papers on the map.")
+appkit.catalog_caption()

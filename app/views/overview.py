@@ -1,0 +1,64 @@
+"""Overview: the field at a glance."""
+
+import plotly.express as px
+import streamlit as st
+
+import appkit
+from diffatlas import explore
+from diffatlas.htmlsafe import esc
+
+catalog = appkit.get_catalog()
+st.title("Efficient diffusion models: the field at a glance")
+appkit.problems_banner(catalog)
+
+counts = explore.overview_counts(catalog)
+cols = st.columns(6)
+cols[0].metric("Papers", counts["papers"], help=f"Not counting {counts['background']} background works that surveys cite")
+cols[1].metric("Venues", counts["venues"])
+cols[2].metric("Years", counts["years"], help=f"Publication years {counts['years']}: {counts['year_count']} distinct years")
+cols[3].metric("Surveys", counts["surveys"], help="Taxonomies of three surveys")
+cols[4].metric("Taxonomy nodes", counts["nodes"])
+cols[5].metric("Demos", counts["demos"], help="Reference implementations linked from taxonomy nodes")
+
+labels = {tid: catalog.taxonomies[tid].name for tid in explore.taxonomy_ids(catalog)}
+if not labels:
+    st.error("No taxonomy could be loaded; see the catalog check page.")
+    st.stop()
+
+left, right = st.columns([3, 2])
+with left:
+    st.subheader("How each survey organises the field")
+    tid = st.segmented_control("Taxonomy", list(labels), format_func=lambda t: labels[t], default=list(labels)[0],
+                               key="overview_tax") or list(labels)[0]
+    style = st.radio("Chart", ["Sunburst", "Treemap"], horizontal=True, key="overview_chart", label_visibility="collapsed")
+    frame = explore.tree_frame(catalog, tid)
+    # plotly renders a subset of HTML in labels and hovers: escape catalog text
+    frame = frame.assign(label=frame["label"].map(esc), description=frame["description"].map(esc))
+    chart = px.sunburst if style == "Sunburst" else px.treemap
+    fig = chart(frame, ids="id", names="label", parents="parent", values="value", branchvalues="remainder",
+                hover_data={"papers": True, "description": True})
+    fig.update_traces(hovertemplate="<b>%{label}</b><br>%{customdata[0]} papers<br>%{customdata[1]}<extra></extra>")
+    fig.update_layout(margin=dict(t=10, l=10, r=10, b=10), height=520)
+    st.plotly_chart(fig, key="overview_tree")
+    st.caption("Areas are paper placements: a paper filed under two nodes counts in both. "
+               "Click a sector to zoom in; open the Taxonomy explorer for the papers of a node.")
+with right:
+    st.subheader("Coverage of the three surveys")
+    overlap = explore.survey_overlap(catalog)
+    fig = px.bar(overlap, x="papers", y="surveys", orientation="h", text="papers")
+    fig.update_layout(margin=dict(t=10, l=10, r=10, b=10), height=360, yaxis={"categoryorder": "array",
+                      "categoryarray": list(reversed(overlap["surveys"].tolist()))}, yaxis_title=None)
+    st.plotly_chart(fig, key="overview_overlap")
+    st.caption("Papers by the exact set of surveys that list them.")
+
+st.subheader("Papers per year")
+timeline = explore.timeline_frame(catalog, tid)
+timeline["category"] = timeline["category"].map(esc)
+if timeline.empty:
+    st.info("No dated papers in the catalog yet.")
+else:
+    fig = px.bar(timeline, x="year", y="papers", color="category", barmode="stack")
+    fig.update_layout(margin=dict(t=10, l=10, r=10, b=10), height=360, xaxis=dict(dtick=1), legend_title=None)
+    st.plotly_chart(fig, key="overview_timeline")
+    st.caption(f"Stacked by the top-level category of each paper's first {labels[tid]} placement.")
+appkit.catalog_caption()

@@ -1,0 +1,128 @@
+"""Papers: search, filter, read a paper's record, and take the BibTeX of what you found."""
+
+import streamlit as st
+
+import appkit
+from diffatlas import explore, maps
+from diffatlas.bibtex import export_bibtex
+from diffatlas.htmlsafe import md, md_link
+from diffatlas.models import KINDS, SURVEYS
+
+catalog = appkit.get_catalog()
+st.title("Papers")
+appkit.problems_banner(catalog)
+
+all_papers = list(catalog.papers.values())
+years = sorted({p.year for p in all_papers if p.year})
+venues = sorted({p.venue for p in all_papers if p.venue})
+node_choices = dict(explore.all_node_choices(catalog))
+
+# -- filters ----------------------------------------------------------------------
+with st.sidebar:
+    st.header("Filters")
+    query = st.text_input("Search", key="papers_query", placeholder="e.g. ode solver, caching, Song",
+                          help="Every word must appear in the title, summary, keywords, authors or venue")
+    nodes = st.multiselect("Taxonomy nodes (any of)", list(node_choices), format_func=node_choices.get,
+                           key="papers_nodes", placeholder="Any node of any taxonomy")
+    year_range = None
+    if len(years) > 1:
+        year_range = st.slider("Years", years[0], years[-1], (years[0], years[-1]), key="papers_years")
+    sel_venues = st.multiselect("Venues", venues, key="papers_venues", placeholder="Any venue")
+    sel_surveys = st.multiselect("Listed by survey", list(SURVEYS), format_func=explore.SHORT_LABELS.get,
+                                 key="papers_surveys", placeholder="Any or none")
+    has_code = st.checkbox("Has code", key="papers_code")
+    kinds = st.multiselect("Kinds", list(KINDS), default=["paper", "framework", "survey"], key="papers_kinds",
+                           help="Background works (not about diffusion, cited by a survey) are hidden by default")
+
+filters = explore.Filters(query=query or "", nodes=nodes, years=tuple(year_range) if year_range and year_range != (years[0], years[-1]) else None,
+                          venues=sel_venues, surveys=sel_surveys, has_code=has_code, kinds=kinds)
+found = explore.filter_papers(catalog, filters)
+st.session_state["papers_selection"] = {"ids": [p.id for p in found], "description": filters.describe()}
+
+# -- results and downloads -----------------------------------------------------------
+st.markdown(f"**{len(found)}** of {len(all_papers)} entries match ({md(filters.describe())}).")
+bibtex = export_bibtex(found)
+csv = explore.export_frame(found).to_csv(index=False)
+c1, c2, c3 = st.columns([1, 1, 3])
+c1.download_button("BibTeX of this selection", bibtex, file_name="diffatlas-selection.bib", mime="application/x-bibtex",
+                   icon=":material/download:", key="papers_bib", disabled=not found, on_click="ignore")
+c2.download_button("CSV of this selection", csv, file_name="diffatlas-selection.csv", mime="text/csv",
+                   icon=":material/table:", key="papers_csv", disabled=not found, on_click="ignore")
+if "map" in appkit.PAGES:
+    c3.page_link(appkit.PAGES["map"], label="Map this selection", icon=":material/hub:")
+
+st.dataframe(
+    explore.papers_frame(found), hide_index=True, key="papers_table",
+    column_config={
+        "id": st.column_config.TextColumn("id", width="small"),
+        "title": st.column_config.TextColumn("title", width="large"),
+        "year": st.column_config.NumberColumn("year", format="%d"),
+        "paper": st.column_config.LinkColumn("paper", display_text="open"),
+        "code": st.column_config.LinkColumn("code", display_text="code"),
+    },
+)
+if st.toggle("Show the BibTeX here", key="papers_show_bib"):
+    st.code(bibtex or "% nothing selected", language="bibtex")
+
+# -- one paper's record --------------------------------------------------------------
+st.subheader("Paper details")
+if not found:
+    st.info("No paper matches these filters.")
+    st.stop()
+ids = [p.id for p in found]
+if st.session_state.get("papers_detail") not in ids:
+    st.session_state["papers_detail"] = ids[0]
+titles = {p.id: f"{p.title} ({p.year or 'n.d.'})" for p in found}
+pid = st.selectbox("Paper", ids, format_func=titles.get, key="papers_detail")
+paper = catalog.papers[pid]
+
+st.markdown(f"### {md(paper.title)}")
+meta = [md(str(paper.year)) if paper.year else "year unknown", md(paper.venue) if paper.venue else None,
+        md(paper.kind), md_link("paper", paper.url) if paper.url else None,
+        md_link("code", paper.code) if paper.code else None,
+        md_link(f"arXiv {paper.arxiv}", f"https://arxiv.org/abs/{paper.arxiv}") if paper.arxiv else None,
+        md_link(f"doi {paper.doi}", f"https://doi.org/{paper.doi}") if paper.doi else None]
+st.markdown(" \u00b7 ".join(m for m in meta if m))
+if paper.authors:
+    st.markdown(md(", ".join(paper.authors)))
+if paper.unresolved:
+    st.warning("Unresolved: a survey names this work but it could not be identified with certainty.")
+st.markdown(md(paper.summary))
+if paper.keywords:
+    st.markdown("Keywords: " + ", ".join(f"`{md(k)}`" for k in paper.keywords))
+
+left, right = st.columns(2)
+with left:
+    st.markdown("**Placement in the taxonomies**")
+    st.dataframe(explore.tag_rows(catalog, paper), hide_index=True, key="papers_tags")
+    st.markdown("**Provenance: where the surveys list it**")
+    prov = explore.provenance_frame(paper)
+    if prov.empty:
+        st.caption("Not listed by any of the three surveys (contributed).")
+    else:
+        st.dataframe(prov, hide_index=True, key="papers_prov")
+with right:
+    st.markdown("**Similar papers** (cosine similarity of TF-IDF features, as on the map)")
+    if paper.kind == "background":
+        st.caption("Background works are not on the map.")
+    else:
+        network = appkit.default_network(catalog)
+        similar = maps.similar_papers(network, paper.id, n=6)
+        if similar:
+            for other, score in similar:
+                st.markdown(f"- {md(catalog.papers[other].title)} ({md(str(catalog.papers[other].year or ''))}) \u00b7 {score:.2f}")
+        else:
+            st.caption("No similar paper above the threshold.")
+    st.markdown("**Reported figures**")
+    rep = explore.reported_frame(paper)
+    if rep.empty:
+        st.caption("None recorded yet.")
+    else:
+        st.dataframe(rep, hide_index=True, key="papers_reported")
+if paper.notes:
+    st.markdown("**Curation notes**")
+    for note in paper.notes:
+        st.markdown(f"- {md(note)}")
+with st.expander("BibTeX of this paper"):
+    st.code(export_bibtex([paper]) or "% unresolved entries have no BibTeX", language="bibtex")
+appkit.catalog_caption()

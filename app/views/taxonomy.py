@@ -1,0 +1,110 @@
+"""Taxonomy explorer: walk a survey's tree down to a leaf.
+
+The selection lives in the URL (?tax=shen2025&node=algorithm.sampling.solver),
+so a view can be shared by copying the address.
+"""
+
+import streamlit as st
+
+import appkit
+from diffatlas import explore
+from diffatlas.htmlsafe import md
+
+catalog = appkit.get_catalog()
+st.title("Taxonomy explorer")
+appkit.problems_banner(catalog)
+
+taxonomies = catalog.taxonomies
+if not taxonomies:
+    st.error("No taxonomy could be loaded; see the catalog check page.")
+    st.stop()
+tids = explore.taxonomy_ids(catalog)
+
+# -- state from the URL on first visit ----------------------------------------
+params = st.query_params
+if "explorer_tax" not in st.session_state:
+    st.session_state["explorer_tax"] = params.get("tax") if params.get("tax") in taxonomies else tids[0]
+tid = st.segmented_control("Taxonomy", tids, format_func=lambda t: taxonomies[t].name, key="explorer_tax")
+if tid is None:  # segmented control can be deselected; fall back to the first tree
+    tid = tids[0]
+tax = taxonomies[tid]
+index = catalog.node_index[tid]
+node_key = f"explorer_node_{tid}"
+if node_key not in st.session_state:
+    wanted = params.get("node")
+    st.session_state[node_key] = wanted if wanted in index else tax.nodes[0].id
+
+
+def go(node_id: str) -> None:
+    st.session_state[node_key] = node_id
+
+
+options = explore.node_options(catalog, tid)
+labels = dict(options)
+node_id = st.selectbox("Node", [o for o, _ in options], format_func=lambda o: labels[o], key=node_key,
+                       help="Every node of the tree, indented by depth, with its paper count (node and all below it)")
+st.query_params.update({"tax": tid, "node": node_id})
+node = index[node_id]
+
+# -- top level, breadcrumb ----------------------------------------------------------
+top = st.columns(len(tax.nodes) + 1)
+top[0].markdown("**Top level:**")
+for col, item in zip(top[1:], tax.nodes):
+    col.button(f"{item.name} ({explore.node_paper_counts(catalog, tid).get(item.id, (0, 0))[1]})",
+               key=f"top_{tid}_{item.id}", on_click=go, args=(item.id,), type="tertiary",
+               disabled=item.id == node_id)
+trail = explore.breadcrumb(catalog, tid, node_id)
+if len(trail) > 1:
+    crumbs = st.columns(len(trail))
+    for col, item in zip(crumbs, trail[:-1]):
+        col.button(f"{item.name} \u203a", key=f"crumb_{tid}_{item.id}", on_click=go, args=(item.id,), type="tertiary")
+    crumbs[-1].markdown(f"**{md(trail[-1].name)}**")
+
+st.header(node.name)
+st.markdown(md(node.description))
+st.caption(f"Node id `{md(node.id)}` in {md(tax.name)}. {md(tax.description)}")
+
+counts = explore.node_paper_counts(catalog, tid)
+if node.children:
+    st.markdown("**Below this node**")
+    child_cols = st.columns(min(len(node.children), 4))
+    for i, child in enumerate(node.children):
+        child_cols[i % len(child_cols)].button(
+            f"{child.name} ({counts.get(child.id, (0, 0))[1]})", key=f"child_{tid}_{child.id}",
+            on_click=go, args=(child.id,), icon=":material/subdirectory_arrow_right:", width="stretch")
+
+# -- reference implementation ---------------------------------------------------
+st.subheader("Reference implementation")
+demo = explore.node_demo(node)
+if demo.demos:
+    for demo_id, name in demo.demos:
+        appkit.page_link_demo(demo_id, f"Run the {name} demo")
+else:
+    st.markdown(f"No demo: {md(demo.reason)}")
+
+# -- papers -----------------------------------------------------------------------
+papers = catalog.by_node(tid, node_id)
+st.subheader(f"Papers ({len(papers)})")
+include_bg = st.toggle("Include background works", value=False, key="explorer_bg")
+shown = [p for p in papers if include_bg or p.kind != "background"]
+st.dataframe(
+    explore.papers_frame(shown), hide_index=True, key=f"explorer_table_{tid}",
+    column_config={
+        "id": st.column_config.TextColumn("id", width="small"),
+        "title": st.column_config.TextColumn("title", width="large"),
+        "year": st.column_config.NumberColumn("year", format="%d"),
+        "paper": st.column_config.LinkColumn("paper", display_text="open"),
+        "code": st.column_config.LinkColumn("code", display_text="code"),
+    },
+)
+st.caption("Click a column header to sort. Papers filed at this node or anywhere below it.")
+
+st.subheader("Crosswalk: where these papers sit in the other taxonomies")
+cross = explore.node_crosswalk(catalog, tid, node_id)
+if cross.empty:
+    st.info("No papers here yet.")
+else:
+    st.dataframe(cross, hide_index=True, key=f"explorer_cross_{tid}",
+                 column_config={"papers": st.column_config.ProgressColumn("papers", format="%d", min_value=0,
+                                                                          max_value=max(len(papers), 1))})
+appkit.catalog_caption()
