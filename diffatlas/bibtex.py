@@ -63,6 +63,16 @@ def _balanced(text: str) -> bool:
     return depth == 0
 
 
+def _first_last(name: str) -> str:
+    """'Song, Jiaming' -> 'Jiaming Song' (and 'Last, Jr, First' -> 'First Last Jr'), as the catalog writes names."""
+    parts = [p.strip() for p in name.split(",")]
+    if len(parts) == 2:
+        return f"{parts[1]} {parts[0]}".strip()
+    if len(parts) == 3:
+        return f"{parts[2]} {parts[0]} {parts[1]}".strip()
+    return name.strip()
+
+
 def entry_type(paper: Paper) -> str:
     if paper.bibtex_type:
         return paper.bibtex_type
@@ -136,7 +146,7 @@ def parse_bibtex(text: str, source: str = "<input>") -> ParsedBib:
             "bibtex_type": entry.entry_type.lower(),
         }
         if fields.get("author"):
-            record["authors"] = [a.strip() for a in re.split(r"\s+and\s+", fields["author"]) if a.strip()]
+            record["authors"] = [_first_last(a) for a in re.split(r"\s+and\s+", fields["author"]) if a.strip()]
         month = fields.get("month", "").lower()[:3]
         if month in MONTHS:
             record["month"] = MONTHS.index(month) + 1

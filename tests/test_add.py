@@ -50,7 +50,7 @@ def test_add_from_bibtex_file_and_stdin(root, tmp_path):
     result = run(root, "--bibtex", str(path), *TAGS, *SUMMARY)
     assert result.exit_code == 0, result.output
     data = load_yaml(root / "papers" / "made-up-cache-diffusion-2023.yaml")
-    assert data["authors"] == ["Doe, Jane", "Roe, Rick"] and data["venue"] == "CVPR"
+    assert data["authors"] == ["Jane Doe", "Rick Roe"] and data["venue"] == "CVPR"
     result = run(root, "--bibtex", "-", *TAGS, *SUMMARY, input=bib.replace("Cache", "Pruner").replace("/cache", "/pruner"))
     assert result.exit_code == 0, result.output
     assert "made-up-pruner-diffusion-2023.yaml" in files(root)
