@@ -1,0 +1,266 @@
+"""The Streamlit app, run headless with AppTest: every page, real content checks.
+
+Content checks use the small fixture catalog (tests/fixtures/catalog) so they
+do not depend on the curated catalog; one smoke test runs every page on the
+repository's real catalog without assuming what it holds.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import bibtexparser
+import pytest
+
+from tests.conftest import APP_MAIN, FIXTURE_TAXONOMY, REPO
+
+PAGES = ["views/overview.py", "views/taxonomy.py", "views/papers.py", "views/map.py", "views/surveys.py",
+         "views/validation.py"]
+
+
+def walk(node):
+    for child in getattr(node, "children", {}).values():
+        yield child
+        yield from walk(child)
+
+
+def elements(at, kind: str):
+    return [e for e in walk(at._tree) if getattr(e, "type", None) == kind]
+
+
+def metrics(at) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def page_text(at) -> str:
+    parts = [m.value for m in at.markdown] + [c.value for c in at.caption] + [h.value for h in at.header]
+    parts += [h.value for h in at.subheader] + [t.value for t in at.title]
+    return "\n".join(parts)
+
+
+def no_exceptions(at):
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def open_page(make_app, page: str, **kwargs):
+    at = make_app(**kwargs)
+    at.run()
+    if page != "views/overview.py":
+        at.switch_page(page).run()
+    return at
+
+
+# -- every page ---------------------------------------------------------------------
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_runs_on_the_fixture_catalog(make_app, page):
+    at = open_page(make_app, page)
+    no_exceptions(at)
+    assert at.title, f"{page} shows no title"
+
+
+def test_every_page_runs_on_the_real_catalog(make_app):
+    """Smoke test: the committed catalog, whatever it holds today."""
+    at = make_app(REPO / "catalog", REPO / "taxonomy", timeout=180)
+    at.run()
+    no_exceptions(at)
+    assert int(metrics(at)["Papers"]) >= 0
+    for page in PAGES[1:]:
+        at.switch_page(page).run()
+        no_exceptions(at)
+        assert at.title
+
+
+# -- overview -----------------------------------------------------------------------
+def test_overview_counts(make_app):
+    at = open_page(make_app, "views/overview.py")
+    got = metrics(at)
+    # 12 fixture entries: 10 papers + 1 survey count as papers; 1 background is not counted
+    assert got["Papers"] == "11"
+    assert got["Venues"] == "7"
+    assert got["Years"] == "2021\u201325"
+    assert got["Surveys"] == "3"
+    assert got["Taxonomy nodes"] == "70"
+    assert got["Demos"] == "1"  # the fixture taxonomy links algorithm.sampling.solver to demo 'solvers'
+    assert len(elements(at, "plotly_chart")) == 3  # tree, survey overlap, timeline
+    assert not at.warning  # a valid catalog shows no problem banner
+
+
+# -- taxonomy explorer ----------------------------------------------------------------
+def test_taxonomy_node_from_url_shows_papers_crosswalk_and_demo(make_app):
+    at = make_app()
+    at.query_params["tax"] = "shen2025"
+    at.query_params["node"] = "algorithm.sampling.solver"
+    at.run()
+    at.switch_page("views/taxonomy.py").run()
+    no_exceptions(at)
+    assert [h.value for h in at.header] == ["Solver"]
+    papers = at.dataframe[0].value
+    assert set(papers["id"]) == {"ddim-2021", "dpm-solver-2022", "dpm-solver-pp-2022"}
+    assert papers["paper"].str.startswith("https://").all()
+    cross = at.dataframe[1].value
+    ma = cross[cross["taxonomy"] == "Ma 2024"].set_index("node")["papers"].to_dict()
+    assert ma == {"part5.ode_solvers": 3}
+    # the leaf's demo: a page link with ?demo=solvers when the Demos page exists, else a note naming it
+    links = [e for e in elements(at, "page_link") if "demo" in e.proto.query_string or "solvers" in e.proto.label]
+    assert links or "demo `solvers`" in page_text(at)
+    if links:
+        assert "demo=solvers" in links[0].proto.query_string
+
+
+def test_taxonomy_selection_goes_into_the_url_and_no_demo_reason_shows(make_app):
+    at = open_page(make_app, "views/taxonomy.py")
+    at.segmented_control(key="explorer_tax").set_value("shen2025").run()
+    at.selectbox(key="explorer_node_shen2025").set_value("system.parallel").run()
+    no_exceptions(at)
+    assert at.query_params["tax"] == "shen2025" and at.query_params["node"] == "system.parallel"
+    assert "Needs several GPUs to show a speed\\-up\\." in page_text(at)
+    assert set(at.dataframe[0].value["id"]) == {"distrifusion-2024"}
+    # a node without demo or reason says so
+    at.selectbox(key="explorer_node_shen2025").set_value("algorithm.compression.pruning").run()
+    assert "no reference implementation yet" in page_text(at)
+
+
+def test_taxonomy_child_button_drills_down(make_app):
+    at = make_app()
+    at.query_params["tax"] = "shen2025"
+    at.query_params["node"] = "algorithm.sampling"
+    at.run()
+    at.switch_page("views/taxonomy.py").run()
+    at.button(key="child_shen2025_algorithm.sampling.distillation").click().run()
+    no_exceptions(at)
+    assert [h.value for h in at.header] == ["Knowledge distillation"]
+    assert at.query_params["node"] == "algorithm.sampling.distillation"
+    assert set(at.dataframe[0].value["id"]) == {"progressive-distillation-2022", "consistency-models-2023"}
+
+
+# -- papers ---------------------------------------------------------------------------
+def test_search_finds_a_known_paper(make_app):
+    at = open_page(make_app, "views/papers.py")
+    at.text_input(key="papers_query").set_value("implicit").run()
+    no_exceptions(at)
+    assert list(at.dataframe[0].value["id"]) == ["ddim-2021"]
+    assert at.selectbox(key="papers_detail").value == "ddim-2021"
+    text = page_text(at)
+    assert "Denoising Diffusion Implicit Models" in text
+    assert "Jiaming Song, Chenlin Meng, Stefano Ermon" in text
+    # provenance and reported figures of the detail view
+    frames = [df.value for df in at.dataframe]
+    assert any("FID" in set(f.get("metric", [])) for f in frames)
+    assert any("EPS > Scheduling" in set(f.get("section", [])) for f in frames)
+
+
+def test_bibtex_of_a_filtered_selection_parses_back(make_app):
+    at = open_page(make_app, "views/papers.py")
+    at.multiselect(key="papers_nodes").set_value(["shen2025:algorithm.sampling"]).run()
+    at.slider(key="papers_years").set_value((2022, 2023)).run()
+    at.toggle(key="papers_show_bib").set_value(True).run()
+    no_exceptions(at)
+    expected = {"dpm-solver-2022", "dpm-solver-pp-2022", "progressive-distillation-2022", "consistency-models-2023"}
+    assert set(at.dataframe[0].value["id"]) == expected
+    bib = [c.value for c in at.code if c.value.lstrip().startswith("@")][0]
+    library = bibtexparser.parse_string(bib)
+    assert not library.failed_blocks
+    assert {e.key for e in library.entries} == expected
+    titles = {e.key: e.fields_dict["title"].value for e in library.entries}
+    assert "Consistency Models" in titles["consistency-models-2023"]
+    assert at.download_button(key="papers_bib").label.startswith("BibTeX")
+    # the selection is handed to the map page
+    assert set(at.session_state["papers_selection"]["ids"]) == expected
+
+
+def test_background_hidden_by_default_and_filters(make_app):
+    at = open_page(make_app, "views/papers.py")
+    assert "bert-2019" not in set(at.dataframe[0].value["id"])
+    at.multiselect(key="papers_kinds").set_value(["background"]).run()
+    assert list(at.dataframe[0].value["id"]) == ["bert-2019"]
+    at.multiselect(key="papers_kinds").set_value(["paper", "framework", "survey"]).run()
+    at.checkbox(key="papers_code").check().run()
+    at.multiselect(key="papers_surveys").set_value(["ulhaq2022"]).run()
+    assert set(at.dataframe[0].value["id"]) == {"ddim-2021", "latent-diffusion-2022"}
+    at.multiselect(key="papers_venues").set_value(["CVPR"]).run()
+    assert list(at.dataframe[0].value["id"]) == ["latent-diffusion-2022"]
+    no_exceptions(at)
+
+
+# -- map ----------------------------------------------------------------------------------
+def test_map_cluster_count_changes_with_resolution(make_app):
+    at = open_page(make_app, "views/map.py")
+    at.slider(key="map_min_sim").set_value(0.02).run()
+    counts = {}
+    for resolution in (0.2, 1.0, 2.0):
+        at.slider(key="map_resolution").set_value(resolution).run()
+        no_exceptions(at)
+        counts[resolution] = int(metrics(at)["Clusters"])
+    assert counts[0.2] < counts[2.0], counts
+    assert metrics(at)["Papers"] == "11"
+    iframes = elements(at, "iframe")
+    assert len(iframes) == 2  # paper map and term map
+    html = iframes[0].proto.srcdoc
+    assert "new vis.Network" in html
+    assert "<script src" not in html and "<link" not in html  # everything inline: works offline
+    clusters = at.dataframe[0].value
+    assert clusters["papers"].sum() == 11
+    agreement = at.dataframe[1].value
+    assert set(agreement["taxonomy"]) == {"Ulhaq 2022", "Shen 2025", "Ma 2024"}
+    assert agreement["NMI"].between(0, 1).all()
+
+
+def test_map_restricted_to_the_papers_selection(make_app):
+    at = open_page(make_app, "views/papers.py")
+    at.text_input(key="papers_query").set_value("solver").run()
+    selected = set(at.dataframe[0].value["id"])
+    assert selected == {"dpm-solver-2022", "dpm-solver-pp-2022"}
+    at.switch_page("views/map.py").run()
+    at.toggle(key="map_restrict").set_value(True).run()
+    no_exceptions(at)
+    assert metrics(at)["Papers"] == "2"
+
+
+# -- an invalid catalog ---------------------------------------------------------------------
+def test_invalid_catalog_shows_problems_and_the_valid_part(make_app, bad_catalog_dir):
+    at = make_app(bad_catalog_dir, FIXTURE_TAXONOMY)
+    at.run()
+    no_exceptions(at)
+    assert "6 validation problem(s) in 5 file(s)" in at.warning[0].value
+    assert metrics(at)["Papers"] == "12"  # 11 valid fixture papers + the one with an unknown node
+    at.switch_page("views/validation.py").run()
+    no_exceptions(at)
+    problems = at.dataframe[0].value
+    assert len(problems) == 6
+    assert set(problems["file"]) == {"script-title-2023.yaml", "javascript-url-2023.yaml", "malformed-2023.yaml",
+                                     "missing-summary-2023.yaml", "unknown-node-2023.yaml"}
+    assert "javascript:alert(1)" in " ".join(problems["problem"])  # shown as text in a table
+    for page in PAGES:
+        at.switch_page(page).run()
+        no_exceptions(at)
+        # nothing from the planted entries reaches Markdown unescaped
+        assert "<script" not in page_text(at).lower()
+        assert "](javascript:" not in page_text(at).lower()
+
+
+def test_unknown_node_paper_is_browsable(make_app, bad_catalog_dir):
+    at = open_page(make_app, "views/papers.py", catalog_dir=bad_catalog_dir, taxonomy_dir=FIXTURE_TAXONOMY)
+    at.text_input(key="papers_query").set_value("does not exist").run()
+    no_exceptions(at)
+    assert list(at.dataframe[0].value["id"]) == ["unknown-node-2023"]
+    assert "(unknown node)" in set(at.dataframe[1].value["name"])
+
+
+# -- no torch outside the Demos page ----------------------------------------------------------
+def test_pages_do_not_import_torch():
+    script = f"""
+import os, sys
+os.environ["DIFFATLAS_CATALOG"] = {str(REPO / 'tests' / 'fixtures' / 'catalog')!r}
+os.environ["DIFFATLAS_TAXONOMY"] = {str(FIXTURE_TAXONOMY)!r}
+from streamlit.testing.v1 import AppTest
+at = AppTest.from_file({str(APP_MAIN)!r}, default_timeout=120)
+at.run()
+for page in {PAGES[1:]!r}:
+    at.switch_page(page).run()
+    assert not at.exception, page
+print("torch" in sys.modules)
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().splitlines()[-1] == "False"
