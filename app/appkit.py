@@ -15,7 +15,7 @@ import streamlit as st
 
 from diffatlas import explore, maps
 from diffatlas.catalog import Catalog, load_catalog
-from diffatlas.htmlsafe import md
+from diffatlas.htmlsafe import md, md_code
 from diffatlas.paths import default_catalog_dir, default_taxonomy_dir
 
 APP_DIR = Path(__file__).resolve().parent
@@ -99,7 +99,7 @@ def problems_banner(catalog: Catalog) -> None:
 
 def catalog_caption() -> None:
     catalog_dir, taxonomy_dir = catalog_dirs()
-    st.caption(f"Catalog: `{md(catalog_dir)}` \u00b7 taxonomies: `{md(taxonomy_dir)}` \u00b7 content {fingerprint()}")
+    st.caption(f"Catalog: {md_code(catalog_dir)} \u00b7 taxonomies: {md_code(taxonomy_dir)} \u00b7 content {fingerprint()}")
 
 
 def page_link_demo(demo_id: str, label: str) -> None:
@@ -107,7 +107,7 @@ def page_link_demo(demo_id: str, label: str) -> None:
     if "demos" in PAGES:
         st.page_link(PAGES["demos"], label=label, icon=":material/play_circle:", query_params={"demo": demo_id})
     else:
-        st.markdown(f"{md(label)} (demo `{md(demo_id)}`; the Demos page is not installed yet)")
+        st.markdown(f"{md(label)} (demo {md_code(demo_id)}; the Demos page is not installed yet)")
 
 
 class Timer:

@@ -398,6 +398,6 @@ def reported_frame(paper: Paper) -> pd.DataFrame:
 
 
 def problems_frame(catalog: Catalog) -> pd.DataFrame:
-    rows = [{"file": Path(p.file).name, "line": p.line, "field": p.field or "", "problem": p.message,
+    rows = [{"file": Path(p.file).name, "line": str(p.line or ""), "field": p.field or "", "problem": p.message,
              "fix": p.hint} for p in catalog.problems]
     return pd.DataFrame(rows, columns=["file", "line", "field", "problem", "fix"])

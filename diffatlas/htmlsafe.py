@@ -7,7 +7,8 @@ string goes through one of these helpers on its way to the page:
 
 - `esc` for HTML text and attribute values;
 - `md` for Streamlit Markdown (which also renders LaTeX between `$`, emoji
-  shortcodes between `:` and coloured `:red[...]` directives);
+  shortcodes between `:` and coloured `:red[...]` directives), `md_code`
+  for inline code;
 - `safe_url` / `md_link` / `html_link`, which let only absolute http(s)
   links through and drop every other scheme (javascript:, data:, file:, ...).
 """
@@ -32,6 +33,13 @@ def md(text: object) -> str:
     """Escape text so Streamlit Markdown shows it literally, on one line."""
     value = _WS.sub(" ", "" if text is None else str(text)).strip()
     return _MD_SPECIAL.sub(r"\\\1", value)
+
+
+def md_code(text: object) -> str:
+    """Inline code in Markdown: backslashes are literal there, so only backticks
+    and line breaks need care (a backtick would end the code span)."""
+    value = _WS.sub(" ", "" if text is None else str(text)).strip().replace("`", "'")
+    return f"`{value}`" if value else ""
 
 
 def safe_url(url: object) -> str | None:

@@ -177,6 +177,17 @@ def page(browser):
 
 
 def wait_for_streamlit(tab, timeout_ms: int = 90_000) -> None:
-    """Until the page has a title and the script run has finished."""
+    """Until the page has a title, the script run has finished and every plotly chart is drawn."""
     tab.wait_for_selector("[data-testid='stApp'] h1", timeout=timeout_ms)
     tab.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=timeout_ms)
+    # plotly is lazy-loaded: a skeleton stands in until the chart is drawn
+    tab.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stSkeleton\"]') && "
+        "[...document.querySelectorAll('[data-testid=\"stPlotlyChart\"]')].every(c => c.querySelector('.main-svg'))",
+        timeout=timeout_ms)
+
+
+def metric_value(tab, label: str) -> str:
+    """The displayed value of the st.metric with this label."""
+    card = tab.locator("[data-testid='stMetric']", has=tab.locator("[data-testid='stMetricLabel']", has_text=label))
+    return card.locator("[data-testid='stMetricValue']").first.inner_text().strip()

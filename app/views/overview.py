@@ -57,7 +57,9 @@ timeline["category"] = timeline["category"].map(esc)
 if timeline.empty:
     st.info("No dated papers in the catalog yet.")
 else:
-    fig = px.bar(timeline, x="year", y="papers", color="category", barmode="stack")
+    order = [esc(n.name) for n in catalog.taxonomies[tid].nodes] + ["not filed"]
+    fig = px.bar(timeline, x="year", y="papers", color="category", barmode="stack",
+                 category_orders={"category": order}, color_discrete_map={"not filed": "#c8c8c8"})
     fig.update_layout(margin=dict(t=10, l=10, r=10, b=10), height=360, xaxis=dict(dtick=1), legend_title=None)
     st.plotly_chart(fig, key="overview_timeline")
     st.caption(f"Stacked by the top-level category of each paper's first {labels[tid]} placement.")

@@ -5,7 +5,7 @@ import streamlit as st
 import appkit
 from diffatlas import explore, maps
 from diffatlas.bibtex import export_bibtex
-from diffatlas.htmlsafe import md, md_link
+from diffatlas.htmlsafe import md, md_code, md_link
 from diffatlas.models import KINDS, SURVEYS
 
 catalog = appkit.get_catalog()
@@ -89,7 +89,7 @@ if paper.unresolved:
     st.warning("Unresolved: a survey names this work but it could not be identified with certainty.")
 st.markdown(md(paper.summary))
 if paper.keywords:
-    st.markdown("Keywords: " + ", ".join(f"`{md(k)}`" for k in paper.keywords))
+    st.markdown("Keywords: " + ", ".join(f"{md_code(k)}" for k in paper.keywords))
 
 left, right = st.columns(2)
 with left:

@@ -8,7 +8,7 @@ import streamlit as st
 
 import appkit
 from diffatlas import explore
-from diffatlas.htmlsafe import md
+from diffatlas.htmlsafe import md, md_code
 
 catalog = appkit.get_catalog()
 st.title("Taxonomy explorer")
@@ -62,7 +62,7 @@ if len(trail) > 1:
 
 st.header(node.name)
 st.markdown(md(node.description))
-st.caption(f"Node id `{md(node.id)}` in {md(tax.name)}. {md(tax.description)}")
+st.caption(f"Node id {md_code(node.id)} in {md(tax.name)}. {md(tax.description)}")
 
 counts = explore.node_paper_counts(catalog, tid)
 if node.children:

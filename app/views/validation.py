@@ -17,8 +17,7 @@ files = len({p.file for p in catalog.problems})
 st.error(f"{len(catalog.problems)} problem(s) in {files} file(s). The app shows the {len(catalog.papers)} "
          "entries that loaded; fix these and reload to see the rest.", icon=":material/error:")
 frame = explore.problems_frame(catalog)
-st.dataframe(frame, hide_index=True, key="validation_problems",
-             column_config={"line": st.column_config.NumberColumn(format="%d")})
+st.dataframe(frame, hide_index=True, key="validation_problems")
 st.markdown("**Most common problems**")
 st.dataframe(frame.groupby(["field", "problem"]).size().rename("files").reset_index()
              .sort_values("files", ascending=False).head(15), hide_index=True, key="validation_common")
