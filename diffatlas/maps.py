@@ -49,6 +49,8 @@ DOMAIN_STOP_WORDS = {
     "approach", "based", "using", "use", "uses", "new", "novel", "make", "makes", "making",
     "cheaper", "faster", "efficient", "efficiency", "way", "work", "idea", "survey", "shows",
     "existing", "allows", "achieves", "achieve", "different", "able", "large", "small", "high", "low",
+    "instead", "add", "adds", "single", "fewer", "fast", "learned", "trains", "lets", "needs", "need",
+    "keeps", "runs", "takes", "gives", "turns", "uses", "cites", "cited", "work", "works", "good", "better",
 }
 TOKEN_PATTERN = r"(?u)\b[a-zA-Z][a-zA-Z0-9\-]*[a-zA-Z0-9]\b"
 PALETTE = [
@@ -451,7 +453,7 @@ def render_html(graph: nx.Graph, clusters: dict[str, int], positions: dict[str, 
     """
     from pyvis.network import Network
 
-    net = Network(height=f"{height}px", width="100%", bgcolor="#ffffff", font_color="#222222",
+    net = Network(height=f"{height}px", width="100%", bgcolor="#ffffff", font_color=False,
                   cdn_resources="in_line", notebook=False)
     net.templateEnv = _environment()
     net.path = "diffatlas_map.html"
@@ -471,8 +473,10 @@ def render_html(graph: nx.Graph, clusters: dict[str, int], positions: dict[str, 
             title = f"{plain(node)}\n{data.get('occurrences', 0)} papers \u00b7 {cluster_label}"
             label = plain(node, 40)
             size = 5 + 2.5 * math.sqrt(data.get("occurrences", 1))
+        # a term map is read by its labels: draw them large enough to show when zoomed out
+        font = {"size": 26 if kind == "term" else 11, "color": "#222222"}
         net.add_node(node, label=label, title=title, x=round(x, 2), y=round(y, 2), size=round(size, 2),
-                     color=cluster_color(c), physics=False)
+                     color=cluster_color(c), physics=False, font=font)
     for a, b, data in graph.edges(data=True):
         net.add_edge(a, b, width=round(0.5 + 2.5 * data.get("weight", 1.0) / max_weight, 2))
     net.options = json.loads(_options())

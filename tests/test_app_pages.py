@@ -195,7 +195,7 @@ def test_map_cluster_count_changes_with_resolution(make_app):
     assert counts[0.2] < counts[2.0], counts
     assert metrics(at)["Papers"] == "11"
     iframes = elements(at, "iframe")
-    assert len(iframes) == 2  # paper map and term map
+    assert len(iframes) == 1  # one view at a time
     html = iframes[0].proto.srcdoc
     assert "new vis.Network" in html
     assert "<script src" not in html and "<link" not in html  # everything inline: works offline
@@ -204,6 +204,17 @@ def test_map_cluster_count_changes_with_resolution(make_app):
     agreement = at.dataframe[1].value
     assert set(agreement["taxonomy"]) == {"Ulhaq 2022", "Shen 2025", "Ma 2024"}
     assert agreement["NMI"].between(0, 1).all()
+
+
+def test_term_map_view(make_app):
+    at = open_page(make_app, "views/map.py")
+    at.segmented_control(key="map_view").set_value("terms").run()
+    no_exceptions(at)
+    assert len(elements(at, "iframe")) == 1
+    terms = at.dataframe[0].value
+    assert terms["terms"].sum() > 0
+    assert "ode" in " ".join(terms["top terms"])
+    assert at.download_button(key="terms_vos").label.startswith("VOSviewer")
 
 
 def test_map_restricted_to_the_papers_selection(make_app):

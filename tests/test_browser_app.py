@@ -62,6 +62,13 @@ def test_every_page_renders_without_exceptions(app_server, page):
             assert frame.evaluate("() => network.body.data.nodes.length") > 0
         page.wait_for_timeout(500)  # let charts finish their entry animation before the screenshot
         shot(page, name)
+        if name == "map":
+            page.get_by_text("Term co-occurrence map", exact=True).click()
+            wait_for_streamlit(page)
+            terms = map_frame(page, "Term co-occurrence map")
+            assert terms.evaluate(CANVAS_INK) > 2000, "the term map canvas is blank"
+            assert_no_exception(page, "term map")
+            shot(page, "map-terms")
 
 
 def test_taxonomy_view_is_shareable_by_url(app_server, page):

@@ -31,9 +31,11 @@ if len(ids) < 2:
     st.info("The map needs at least two papers.")
     st.stop()
 
-tab_papers, tab_terms = st.tabs(["Paper similarity map", "Term co-occurrence map"])
+# One view at a time (not tabs): each map page carries ~0.7 MB of inlined JavaScript.
+view = st.segmented_control("View", ["papers", "terms"], default="papers", key="map_view",
+                            format_func={"papers": "Paper similarity map", "terms": "Term co-occurrence map"}.get)
 
-with tab_papers:
+if view != "terms":
     with st.expander("Map settings", expanded=True):
         s1, s2, s3, s4, s5 = st.columns([3, 3, 3, 3, 2])
         resolution = s1.slider("Cluster resolution", 0.2, 3.0, 1.0, 0.1, key="map_resolution",
@@ -83,7 +85,7 @@ with tab_papers:
     d2.download_button("GraphML", maps.to_graphml(graph, clusters, positions), file_name="diffatlas-paper-map.graphml",
                        mime="application/xml", key="map_graphml", icon=":material/download:", on_click="ignore")
 
-with tab_terms:
+else:
     t1, t2, t3 = st.columns(3)
     n_terms = t1.slider("Terms", 20, 150, 60, 5, key="terms_n", help="The terms found in most papers")
     min_cooc = t2.slider("Minimum co-occurrences", 1, 10, 2, key="terms_min")
