@@ -22,6 +22,7 @@ def streamlit_command(port: int, host: str, open_browser: bool) -> list[str]:
         "--server.headless", "false" if open_browser else "true",
         "--browser.gatherUsageStats", "false",
         "--global.showWarningOnDirectExecution", "false",
+        "--client.toolbarMode", "minimal",
     ]
 
 

@@ -258,6 +258,39 @@ def test_unknown_node_paper_is_browsable(make_app, bad_catalog_dir):
     assert "(unknown node)" in set(at.dataframe[1].value["name"])
 
 
+# -- the cache follows the catalog's content -----------------------------------------------------
+def test_an_edited_catalog_shows_up_on_the_next_run(make_app, tmp_path):
+    import shutil
+
+    from tests.conftest import FIXTURE_CATALOG
+
+    catalog = tmp_path / "catalog"
+    shutil.copytree(FIXTURE_CATALOG, catalog)
+    at = make_app(catalog, FIXTURE_TAXONOMY)
+    at.run()
+    assert metrics(at)["Papers"] == "11"
+    ddim = (catalog / "papers" / "ddim-2021.yaml").read_text()
+    (catalog / "papers" / "ddim-copy-2021.yaml").write_text(
+        ddim.replace("id: ddim-2021", "id: ddim-copy-2021").replace("Denoising Diffusion Implicit Models", "A Copy")
+        .replace("arxiv: '2010.02502'", "arxiv: '2010.02503'"))
+    at.run()
+    no_exceptions(at)
+    assert metrics(at)["Papers"] == "12"
+
+
+def test_app_command_line():
+    from click.testing import CliRunner
+
+    from diffatlas.cli import main
+    from diffatlas.cli_app import APP_MAIN, streamlit_command
+
+    result = CliRunner().invoke(main, ["app", "--help"])
+    assert result.exit_code == 0 and "--catalog" in result.output and "--port" in result.output
+    command = streamlit_command(8765, "127.0.0.1", open_browser=False)
+    assert command[1:4] == ["-m", "streamlit", "run"] and command[4] == str(APP_MAIN)
+    assert ["--server.port", "8765"] == command[5:7] and "--server.headless" in command
+
+
 # -- no torch outside the Demos page ----------------------------------------------------------
 def test_pages_do_not_import_torch():
     script = f"""

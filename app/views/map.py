@@ -12,16 +12,19 @@ catalog = appkit.get_catalog()
 st.title("Bibliometric map")
 appkit.problems_banner(catalog)
 
-# -- which papers --------------------------------------------------------------------
+# -- which papers, which view ------------------------------------------------------------
 selection = st.session_state.get("papers_selection")
-c1, c2 = st.columns([2, 1])
+c1, c2, c3 = st.columns([2, 2, 1.3], vertical_alignment="bottom")
+# One view at a time (not tabs): each map carries ~0.7 MB of inlined JavaScript.
+view = c1.segmented_control("View", ["papers", "terms"], default="papers", key="map_view",
+                            format_func={"papers": "Paper similarity map", "terms": "Term co-occurrence map"}.get)
 restrict = False
 if selection and selection["ids"]:
-    restrict = c1.toggle(f"Only the Papers page's selection ({len(selection['ids'])} papers)", key="map_restrict",
+    restrict = c2.toggle(f"Only the Papers page's selection ({len(selection['ids'])} papers)", key="map_restrict",
                          help=selection["description"])
 else:
-    c1.caption("Filters set on the Papers page can restrict this map.")
-include_bg = c2.toggle("Include background works", value=False, key="map_bg")
+    c2.caption("Filters set on the Papers page can restrict this map.")
+include_bg = c3.toggle("Include background works", value=False, key="map_bg")
 papers = explore.research_papers(catalog, include_background=include_bg)
 if restrict:
     wanted = set(selection["ids"])
@@ -31,12 +34,8 @@ if len(ids) < 2:
     st.info("The map needs at least two papers.")
     st.stop()
 
-# One view at a time (not tabs): each map page carries ~0.7 MB of inlined JavaScript.
-view = st.segmented_control("View", ["papers", "terms"], default="papers", key="map_view",
-                            format_func={"papers": "Paper similarity map", "terms": "Term co-occurrence map"}.get)
-
 if view != "terms":
-    with st.expander("Map settings", expanded=True):
+    with st.container(border=True):
         s1, s2, s3, s4, s5 = st.columns([3, 3, 3, 3, 2])
         resolution = s1.slider("Cluster resolution", 0.2, 3.0, 1.0, 0.1, key="map_resolution",
                                help="Louvain resolution: higher gives more, smaller clusters")
@@ -44,9 +43,11 @@ if view != "terms":
                       help="Each paper keeps edges to at most k most similar papers")
         min_similarity = s3.slider("Minimum similarity", 0.0, 0.5, appkit.DEFAULT_MAP["min_similarity"], 0.01,
                                    key="map_min_sim", help="Cosine similarity an edge needs at least")
-        normalization = s4.radio("Edge weights", ["cosine", "association"], key="map_norm",
+        normalization = s4.selectbox("Edge weights", ["cosine", "association"], key="map_norm",
                                  format_func={"cosine": "cosine similarity",
-                                              "association": "association strength (VOSviewer)"}.get)
+                                              "association": "association strength (VOSviewer)"}.get,
+                                     help="Association strength divides each similarity by what the two papers' "
+                                          "total similarities would predict, so generic papers do not dominate")
         seed = s5.number_input("Seed", 0, 10_000, 0, key="map_seed", help="Seeds the layout and the clustering")
 
     key = f"{appkit.fingerprint()}:{hash(ids)}:{k}:{min_similarity}:{normalization}:{seed}"
@@ -61,7 +62,7 @@ if view != "terms":
     m3.metric("Clusters", maps.cluster_count(clusters), help="Clusters of two or more papers")
     m4.metric("Modularity", f"{maps.modularity(graph, clusters, resolution):.2f}")
     m5.metric("Computed in", f"{timer.seconds:.2f} s", help="Network, layout, clustering and drawing (cached after the first time)")
-    st.iframe(html, height=700, alt="Paper similarity map")
+    st.iframe(html, height=680, alt="Paper similarity map")
     st.caption("Nodes are papers, coloured by cluster and sized by number of links; hover for title, year and venue. "
                "Layout computed in Python (force-directed, seeded); physics off.")
 
