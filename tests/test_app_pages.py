@@ -13,7 +13,7 @@ import sys
 import bibtexparser
 import pytest
 
-from tests.conftest import APP_MAIN, FIXTURE_TAXONOMY, REPO
+from tests.conftest import APP_MAIN, BAD_PAPERS, FIXTURE_TAXONOMY, REPO
 
 PAGES = ["views/overview.py", "views/taxonomy.py", "views/papers.py", "views/map.py", "views/surveys.py",
          "views/validation.py"]
@@ -248,6 +248,28 @@ def test_invalid_catalog_shows_problems_and_the_valid_part(make_app, bad_catalog
         # nothing from the planted entries reaches Markdown unescaped
         assert "<script" not in page_text(at).lower()
         assert "](javascript:" not in page_text(at).lower()
+
+
+@pytest.mark.parametrize("layout", ["empty folder", "missing folder", "only bad files"])
+def test_a_catalog_with_nothing_valid_still_renders(make_app, tmp_path, layout):
+    import shutil
+
+    catalog = tmp_path / "catalog"
+    if layout != "missing folder":
+        (catalog / "papers").mkdir(parents=True)
+    if layout == "only bad files":
+        for path in BAD_PAPERS.glob("*.yaml"):
+            if path.stem != "unknown-node-2023":
+                shutil.copy(path, catalog / "papers" / path.name)
+    at = make_app(catalog, FIXTURE_TAXONOMY)
+    at.run()
+    no_exceptions(at)
+    assert metrics(at)["Papers"] == "0"
+    for page in PAGES[1:]:
+        at.switch_page(page).run()
+        no_exceptions(at)
+    if layout != "empty folder":
+        assert at.dataframe[0].value.shape[0] >= 1  # the catalog check lists what is wrong
 
 
 def test_unknown_node_paper_is_browsable(make_app, bad_catalog_dir):
