@@ -160,3 +160,19 @@ def test_map_tooltip_shows_a_hostile_title_as_text(browser, fixture_catalog):
     assert not errors, errors
     tab.screenshot(path=str(SHOTS / "hostile-tooltip.png"))
     context.close()
+
+
+def test_clicking_a_row_opens_that_papers_record(bad_app_server, page):
+    page.goto(f"{bad_app_server.url}/papers")
+    wait_for_streamlit(page)
+    headings = page.locator("[data-testid='stMarkdownContainer'] h3")
+    assert headings.all_inner_texts()[-1] == "Efficient Diffusion Models: A Survey"  # newest first
+    grid = page.locator("[data-testid='stDataFrame']").first.bounding_box()
+    # rows: survey 2025, DeepCache 2024, DistriFusion 2024, then the 2023 papers by title
+    page.mouse.click(grid["x"] + 12, grid["y"] + 35 + 35 * 3 + 17)
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('[data-testid=\"stMarkdownContainer\"] h3')]"
+        ".some(h => h.innerText.startsWith('A Paper Filed Under'))", timeout=30_000)
+    wait_for_streamlit(page)
+    assert_no_exception(page, "papers after a row click")
+    shot(page, "papers-row-click")

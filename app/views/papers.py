@@ -51,8 +51,9 @@ c2.download_button("CSV of this selection", csv, file_name="diffatlas-selection.
 if "map" in appkit.PAGES:
     c3.page_link(appkit.PAGES["map"], label="Map this selection", icon=":material/hub:")
 
-st.dataframe(
-    explore.papers_frame(found), hide_index=True, key="papers_table",
+table = explore.papers_frame(found)
+event = st.dataframe(
+    table, hide_index=True, key="papers_table", on_select="rerun", selection_mode="single-row",
     column_config={
         "id": st.column_config.TextColumn("id", width="small"),
         "title": st.column_config.TextColumn("title", width="large"),
@@ -61,6 +62,7 @@ st.dataframe(
         "code": st.column_config.LinkColumn("code", display_text="code"),
     },
 )
+st.caption("Click a row to read that paper's record below.")
 if st.toggle("Show the BibTeX here", key="papers_show_bib"):
     st.code(bibtex or "% nothing selected", language="bibtex")
 
@@ -70,6 +72,11 @@ if not found:
     st.info("No paper matches these filters.")
     st.stop()
 ids = [p.id for p in found]
+rows = list(event.selection.rows) if event is not None and hasattr(event, "selection") else []
+clicked = table["id"].iloc[rows[0]] if rows and rows[0] < len(table) else None
+if clicked and clicked != st.session_state.get("papers_clicked"):  # a new row click picks the paper
+    st.session_state["papers_detail"] = clicked
+st.session_state["papers_clicked"] = clicked
 if st.session_state.get("papers_detail") not in ids:
     st.session_state["papers_detail"] = ids[0]
 titles = {p.id: f"{p.title} ({p.year or 'n.d.'})" for p in found}
@@ -110,7 +117,8 @@ with right:
         similar = maps.similar_papers(network, paper.id, n=6)
         if similar:
             for other, score in similar:
-                st.markdown(f"- {md(catalog.papers[other].title)} ({md(str(catalog.papers[other].year or ''))}) \u00b7 {score:.2f}")
+                item = catalog.papers[other]
+                st.markdown(f"- {md_link(item.title, item.url)} ({md(str(item.year or ''))}) \u00b7 {score:.2f}")
         else:
             st.caption("No similar paper above the threshold.")
     st.markdown("**Reported figures**")
