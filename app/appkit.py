@@ -105,7 +105,7 @@ def catalog_caption() -> None:
 def page_link_demo(demo_id: str, label: str) -> None:
     """Link to the Demos page with ?demo=<id>, or say that the page is not there yet."""
     if "demos" in PAGES:
-        st.page_link(PAGES["demos"], label=label, icon=":material/play_circle:", query_params={"demo": demo_id})
+        st.page_link(PAGES["demos"], label=md(label), icon=":material/play_circle:", query_params={"demo": demo_id})
     else:
         st.markdown(f"{md(label)} (demo {md_code(demo_id)}; the Demos page is not installed yet)")
 

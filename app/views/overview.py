@@ -5,7 +5,7 @@ import streamlit as st
 
 import appkit
 from diffatlas import explore
-from diffatlas.htmlsafe import esc
+from diffatlas.htmlsafe import esc, md
 
 catalog = appkit.get_catalog()
 st.title("Efficient diffusion models: the field at a glance")
@@ -25,12 +25,13 @@ if not labels:
     st.error("No taxonomy could be loaded; see the catalog check page.")
     st.stop()
 
+st.subheader("How each survey organises the field")
+t1, t2 = st.columns([4, 1], vertical_alignment="bottom")
+tid = t1.segmented_control("Taxonomy", list(labels), format_func=lambda t: md(labels[t]), default=list(labels)[0],
+                           key="overview_tax") or list(labels)[0]
+style = t2.radio("Chart", ["Sunburst", "Treemap"], horizontal=True, key="overview_chart", label_visibility="collapsed")
 left, right = st.columns([3, 2])
 with left:
-    st.subheader("How each survey organises the field")
-    tid = st.segmented_control("Taxonomy", list(labels), format_func=lambda t: labels[t], default=list(labels)[0],
-                               key="overview_tax") or list(labels)[0]
-    style = st.radio("Chart", ["Sunburst", "Treemap"], horizontal=True, key="overview_chart", label_visibility="collapsed")
     frame = explore.tree_frame(catalog, tid)
     # plotly renders a subset of HTML in labels and hovers: escape catalog text
     frame = frame.assign(label=frame["label"].map(esc), description=frame["description"].map(esc))
@@ -43,7 +44,7 @@ with left:
     st.caption("Areas are paper placements: a paper filed under two nodes counts in both. "
                "Click a sector to zoom in; open the Taxonomy explorer for the papers of a node.")
 with right:
-    st.subheader("Coverage of the three surveys")
+    st.markdown("**Coverage of the three surveys**")
     overlap = explore.survey_overlap(catalog)
     fig = px.bar(overlap, x="papers", y="surveys", orientation="h", text="papers")
     fig.update_layout(margin=dict(t=10, l=10, r=10, b=10), height=360, yaxis={"categoryorder": "array",

@@ -24,7 +24,7 @@ tids = explore.taxonomy_ids(catalog)
 params = st.query_params
 if "explorer_tax" not in st.session_state:
     st.session_state["explorer_tax"] = params.get("tax") if params.get("tax") in taxonomies else tids[0]
-tid = st.segmented_control("Taxonomy", tids, format_func=lambda t: taxonomies[t].name, key="explorer_tax")
+tid = st.segmented_control("Taxonomy", tids, format_func=lambda t: md(taxonomies[t].name), key="explorer_tax")
 if tid is None:  # segmented control can be deselected; fall back to the first tree
     tid = tids[0]
 tax = taxonomies[tid]
@@ -46,31 +46,32 @@ node_id = st.selectbox("Node", [o for o, _ in options], format_func=lambda o: la
 st.query_params.update({"tax": tid, "node": node_id})
 node = index[node_id]
 
+counts = explore.node_paper_counts(catalog, tid)
+
 # -- top level, breadcrumb ----------------------------------------------------------
 top = st.columns(len(tax.nodes) + 1)
 top[0].markdown("**Top level:**")
 for col, item in zip(top[1:], tax.nodes):
-    col.button(f"{item.name} ({explore.node_paper_counts(catalog, tid).get(item.id, (0, 0))[1]})",
+    col.button(f"{md(item.name)} ({counts.get(item.id, (0, 0))[1]})",
                key=f"top_{tid}_{item.id}", on_click=go, args=(item.id,), type="tertiary",
                disabled=item.id == node_id)
 trail = explore.breadcrumb(catalog, tid, node_id)
 if len(trail) > 1:
     crumbs = st.columns(len(trail))
     for col, item in zip(crumbs, trail[:-1]):
-        col.button(f"{item.name} \u203a", key=f"crumb_{tid}_{item.id}", on_click=go, args=(item.id,), type="tertiary")
+        col.button(f"{md(item.name)} \u203a", key=f"crumb_{tid}_{item.id}", on_click=go, args=(item.id,), type="tertiary")
     crumbs[-1].markdown(f"**{md(trail[-1].name)}**")
 
 st.header(node.name)
 st.markdown(md(node.description))
 st.caption(f"Node id {md_code(node.id)} in {md(tax.name)}. {md(tax.description)}")
 
-counts = explore.node_paper_counts(catalog, tid)
 if node.children:
     st.markdown("**Below this node**")
     child_cols = st.columns(min(len(node.children), 4))
     for i, child in enumerate(node.children):
         child_cols[i % len(child_cols)].button(
-            f"{child.name} ({counts.get(child.id, (0, 0))[1]})", key=f"child_{tid}_{child.id}",
+            f"{md(child.name)} ({counts.get(child.id, (0, 0))[1]})", key=f"child_{tid}_{child.id}",
             on_click=go, args=(child.id,), icon=":material/subdirectory_arrow_right:", width="stretch")
 
 # -- reference implementation ---------------------------------------------------
