@@ -148,6 +148,8 @@ def test_search_finds_a_known_paper(make_app):
     frames = [df.value for df in at.dataframe]
     assert any("FID" in set(f.get("metric", [])) for f in frames)
     assert any("EPS > Scheduling" in set(f.get("section", [])) for f in frames)
+    record = at.json[0].value  # every field of the catalog entry
+    assert '"arxiv": "2010.02502"' in record and '"ma2024"' in record
 
 
 def test_bibtex_of_a_filtered_selection_parses_back(make_app):

@@ -131,6 +131,8 @@ if paper.notes:
     st.markdown("**Curation notes**")
     for note in paper.notes:
         st.markdown(f"- {md(note)}")
+with st.expander("All fields, as in the catalog file"):
+    st.json(paper.model_dump(mode="json", exclude_defaults=True), expanded=True)
 with st.expander("BibTeX of this paper"):
     st.code(export_bibtex([paper]) or "% unresolved entries have no BibTeX", language="bibtex")
 appkit.catalog_caption()
