@@ -7,7 +7,6 @@ next rerun while unchanged content is never parsed twice.
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -120,13 +119,3 @@ class Timer:
     def __exit__(self, *exc):
         self.seconds = time.perf_counter() - self.start
         return False
-
-
-def torch_loaded() -> bool:  # used by tests: pages other than Demos must not import torch
-    import sys
-
-    return "torch" in sys.modules
-
-
-def env_flag(name: str) -> bool:
-    return os.environ.get(name, "").lower() in ("1", "true", "yes")

@@ -223,3 +223,13 @@ def test_fingerprint_follows_content(tmp_path, fixture_catalog):
     path = copy / "papers" / "ddim-2021.yaml"
     path.write_text(path.read_text().replace("ICLR", "ICLR 2021"))
     assert explore.catalog_fingerprint(copy, FIXTURE_TAXONOMY) != before
+
+
+def test_library_modules_do_not_import_streamlit_or_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys, diffatlas.maps, diffatlas.explore, diffatlas.htmlsafe, diffatlas.cli; "
+            "print('streamlit' in sys.modules, 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["False", "False"], out.stderr[-2000:]
