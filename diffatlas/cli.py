@@ -196,3 +196,8 @@ main.add_command(render)
 from .cli_app import app_command  # noqa: E402  (the web app; kept in its own module)
 
 main.add_command(app_command)
+
+from .cli_demo import demo, results  # noqa: E402  (demos and the results store; torch imported lazily)
+
+main.add_command(demo)
+main.add_command(results)

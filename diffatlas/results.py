@@ -1,0 +1,221 @@
+"""The results store: every demo run, recorded in an embedded SQLite database.
+
+One row per run (demo id, mode, parameters, device, library versions, git
+revision, time, duration, the whole result as JSON) and one row per measured
+metric (run, method, metric, value), so the app can list past runs and chart
+any metric without parsing JSON.
+
+Safe for concurrent writers (two app sessions, the CLI and a benchmark at
+once): WAL journal, a busy timeout, and every write in one IMMEDIATE
+transaction. The path is $DIFFATLAS_RESULTS, else results.sqlite in the user
+cache folder ($DIFFATLAS_CACHE, else ~/.cache/diffatlas).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import sqlite3
+from pathlib import Path
+from typing import Iterable, Optional
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    demo TEXT NOT NULL,
+    mode TEXT,
+    created TEXT NOT NULL,
+    device TEXT,
+    git TEXT,
+    duration_s REAL,
+    params TEXT NOT NULL,
+    versions TEXT,
+    result TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS metrics (
+    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    method TEXT NOT NULL,
+    metric TEXT NOT NULL,
+    value REAL
+);
+CREATE INDEX IF NOT EXISTS runs_demo ON runs(demo, created);
+CREATE INDEX IF NOT EXISTS metrics_run ON metrics(run_id);
+"""
+
+
+def default_path() -> Path:
+    if os.environ.get("DIFFATLAS_RESULTS"):
+        return Path(os.environ["DIFFATLAS_RESULTS"])
+    root = Path(os.environ["DIFFATLAS_CACHE"]) if os.environ.get("DIFFATLAS_CACHE") else Path.home() / ".cache" / "diffatlas"
+    return root / "results.sqlite"
+
+
+def _clean(value):
+    """JSON-safe: NaN/inf become None, paths and numpy scalars become plain values."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if hasattr(value, "item") and callable(value.item):
+        try:
+            return _clean(value.item())
+        except (TypeError, ValueError):
+            pass
+    if isinstance(value, (str, int, bool)) or value is None:
+        return value
+    return str(value)
+
+
+class ResultsStore:
+    def __init__(self, path: Optional[Path] = None, timeout: float = 30.0):
+        self.path = Path(path) if path else default_path()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.timeout = timeout
+        with self._connect() as conn:
+            conn.executescript(SCHEMA)
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(str(self.path), timeout=self.timeout, isolation_level=None)
+        conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.row_factory = sqlite3.Row
+        return _Closing(conn)
+
+    # -- writing -------------------------------------------------------------
+    def record(self, result: dict) -> int:
+        """Store one run (the result dict of `reference_impls.registry.run_demo`); return its id."""
+        clean = _clean(result)
+        rows = clean.get("rows") or []
+        with self._connect() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                cur = conn.execute(
+                    "INSERT INTO runs (demo, mode, created, device, git, duration_s, params, versions, result) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (clean["demo"], clean.get("mode"), clean.get("created") or _now(), clean.get("device"),
+                     clean.get("git"), clean.get("duration_s"), json.dumps(clean.get("params", {}), sort_keys=True),
+                     json.dumps(clean.get("versions", {}), sort_keys=True), json.dumps(clean, sort_keys=True)),
+                )
+                run_id = cur.lastrowid
+                conn.executemany(
+                    "INSERT INTO metrics (run_id, method, metric, value) VALUES (?, ?, ?, ?)",
+                    [(run_id, str(row.get("method")), key, float(val))
+                     for row in rows for key, val in row.items()
+                     if isinstance(val, (int, float)) and not isinstance(val, bool) and val is not None],
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        return int(run_id)
+
+    # -- reading -------------------------------------------------------------
+    def runs(self, demo: Optional[str] = None, limit: int = 100) -> list[dict]:
+        sql = "SELECT id, demo, mode, created, device, git, duration_s, params FROM runs"
+        args: list = []
+        if demo:
+            sql += " WHERE demo = ?"
+            args.append(demo)
+        sql += " ORDER BY id DESC LIMIT ?"
+        args.append(limit)
+        with self._connect() as conn:
+            out = [dict(r) for r in conn.execute(sql, args)]
+        for r in out:
+            r["params"] = json.loads(r["params"])
+        return out
+
+    def get(self, run_id: int) -> Optional[dict]:
+        with self._connect() as conn:
+            row = conn.execute("SELECT result FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            return None
+        result = json.loads(row["result"])
+        result["run_id"] = run_id
+        return result
+
+    def metrics(self, demo: Optional[str] = None, run_id: Optional[int] = None) -> list[dict]:
+        sql = ("SELECT m.run_id, r.demo, r.mode, r.created, r.device, m.method, m.metric, m.value "
+               "FROM metrics m JOIN runs r ON r.id = m.run_id")
+        where, args = [], []
+        if demo:
+            where.append("r.demo = ?")
+            args.append(demo)
+        if run_id is not None:
+            where.append("m.run_id = ?")
+            args.append(run_id)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY m.run_id, m.method, m.metric"
+        with self._connect() as conn:
+            return [dict(r) for r in conn.execute(sql, args)]
+
+    def count(self) -> int:
+        with self._connect() as conn:
+            return conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+
+    # -- export --------------------------------------------------------------
+    def export(self, fmt: str = "csv", demo: Optional[str] = None) -> str:
+        """All metrics as CSV (one row per run/method/metric) or all runs as JSON."""
+        if fmt == "json":
+            with self._connect() as conn:
+                sql = "SELECT id, result FROM runs" + (" WHERE demo = ?" if demo else "") + " ORDER BY id"
+                rows = conn.execute(sql, (demo,) if demo else ()).fetchall()
+            return json.dumps([dict(json.loads(r["result"]), run_id=r["id"]) for r in rows], indent=2, sort_keys=True)
+        if fmt != "csv":
+            raise ValueError(f"unknown export format {fmt!r}; use csv or json")
+        buf = io.StringIO()
+        fields = ["run_id", "demo", "mode", "created", "device", "method", "metric", "value"]
+        writer = csv.DictWriter(buf, fieldnames=fields)
+        writer.writeheader()
+        for row in self.metrics(demo):
+            writer.writerow({k: row[k] for k in fields})
+        return buf.getvalue()
+
+
+class _Closing:
+    """A connection usable in `with` that closes (not just commits) on exit."""
+
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+
+    def __enter__(self) -> sqlite3.Connection:
+        return self.conn
+
+    def __exit__(self, *exc) -> None:
+        self.conn.close()
+
+
+def _now() -> str:
+    import time
+
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def table(rows: Iterable[dict], columns: list[str]) -> str:
+    """A plain-text table for the CLI."""
+    rows = list(rows)
+    cells = [[_fmt(r.get(c)) for c in columns] for r in rows]
+    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths)), "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in cells]
+    return "\n".join(lines)
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return "nan"
+        if abs(value) >= 100:
+            return f"{value:.0f}"
+        if abs(value) >= 1:
+            return f"{value:.2f}"
+        return f"{value:.3f}"
+    return str(value)
