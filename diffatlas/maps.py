@@ -415,6 +415,15 @@ div.vis-tooltip { white-space: pre-wrap; max-width: 420px; font-size: 13px; }
     if (params.nodes.length) {
       var node = nodes.get(params.nodes[0]);
       info.textContent = node.title || node.label;  // text only: never parsed as HTML
+      if (typeof node.link === "string" && /^https?:[/][/]/i.test(node.link)) {  // checked in Python too
+        var a = document.createElement("a");  // built with DOM calls, http(s) only
+        a.href = node.link;
+        a.target = "_blank";
+        a.rel = "noopener noreferrer";
+        a.textContent = "open the paper";
+        info.appendChild(document.createElement("br"));
+        info.appendChild(a);
+      }
     }
   });
 </script>
@@ -479,8 +488,9 @@ def render_html(graph: nx.Graph, clusters: dict[str, int], positions: dict[str, 
             size = 5 + 2.5 * math.sqrt(data.get("occurrences", 1))
         # a term map is read by its labels: draw them large enough to show when zoomed out
         font = {"size": 26 if kind == "term" else 11, "color": "#222222"}
+        extra = {"link": safe_url(data.get("url"))} if kind == "paper" and safe_url(data.get("url")) else {}
         net.add_node(node, label=label, title=title, x=round(x, 2), y=round(y, 2), size=round(size, 2),
-                     color=cluster_color(c), physics=False, font=font)
+                     color=cluster_color(c), physics=False, font=font, **extra)
     for a, b, data in graph.edges(data=True):
         net.add_edge(a, b, width=round(0.5 + 2.5 * data.get("weight", 1.0) / max_weight, 2))
     net.options = json.loads(_options())

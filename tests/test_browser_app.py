@@ -157,6 +157,16 @@ def test_map_tooltip_shows_a_hostile_title_as_text(browser, fixture_catalog):
     assert info.evaluate("el => el.querySelectorAll('*').length") == 0  # textContent: no elements at all
     assert tab.evaluate("() => window.__pwned") is None
     assert tab.locator("img").count() == 0
+    # a paper with an http(s) link gets an "open the paper" link, built with DOM calls
+    point = tab.evaluate("""() => {
+        const p = network.canvasToDOM(network.getPosition('ddim-2021'));
+        const r = document.querySelector('#mynetwork canvas').getBoundingClientRect();
+        return {x: r.left + p.x, y: r.top + p.y};
+    }""")
+    tab.mouse.click(point["x"], point["y"])
+    assert "Denoising Diffusion Implicit Models" in info.inner_text()
+    assert info.locator("a").get_attribute("href") == "https://arxiv.org/abs/2010.02502"
+    assert tab.locator("a[href^='javascript:' i]").count() == 0
     assert not errors, errors
     tab.screenshot(path=str(SHOTS / "hostile-tooltip.png"))
     context.close()

@@ -156,6 +156,9 @@ def test_hostile_title_and_link_never_become_markup(research):
     # the title is still there, as JSON-escaped text for vis-network's innerText tooltip
     assert "\\u003cscript\\u003ewindow.__pwned" in html
     assert net.graph.nodes["planted-2023"]["url"] is None
+    nodes = json.loads(re.search(r"new vis.DataSet\((\[.*?\])\);", data).group(1))
+    links = {n["id"]: n.get("link") for n in nodes}
+    assert links["planted-2023"] is None and links["ddim-2021"] == "https://arxiv.org/abs/2010.02502"
 
 
 # -- escaping helpers -----------------------------------------------------------------------------
