@@ -186,3 +186,24 @@ def test_clicking_a_row_opens_that_papers_record(bad_app_server, page):
     wait_for_streamlit(page)
     assert_no_exception(page, "papers after a row click")
     shot(page, "papers-row-click")
+
+
+def test_taxonomy_leaf_links_to_its_demo(app_server, page):
+    """The explorer's demo link opens the Demos page with ?demo=<id> (when that page exists)."""
+    from diffatlas.catalog import load_taxonomies
+    from tests.conftest import REPO
+
+    if not (REPO / "app" / "views" / "demos.py").is_file():
+        pytest.skip("the Demos page is not in this checkout")
+    node = load_taxonomies(REPO / "taxonomy")[0]["shen2025"].index().get("algorithm.sampling.solver")
+    if node is None or not node.demo:
+        pytest.skip("shen2025:algorithm.sampling.solver has no demo in this checkout")
+    page.goto(f"{app_server.url}/taxonomy?tax=shen2025&node=algorithm.sampling.solver")
+    wait_for_streamlit(page)
+    link = page.locator(f"a[href*='demo={node.demo}']")
+    assert link.count() == 1
+    link.click()
+    page.wait_for_url(f"**/demos?demo={node.demo}", timeout=30_000)
+    wait_for_streamlit(page, timeout_ms=180_000)
+    assert_no_exception(page, "demos page opened from the taxonomy explorer")
+    shot(page, "taxonomy-to-demo")
