@@ -104,6 +104,21 @@ def test_map_controls_recluster_in_the_browser(app_server, page):
     # higher resolution never merges clusters on a real-sized catalog; tiny catalogs may keep the count
     assert after >= before
     shot(page, "map-resolution-2.5")
+    # the exports download and parse back
+    import io
+    import json
+
+    import networkx as nx
+
+    with page.expect_download(timeout=60_000) as download:
+        page.get_by_role("button", name="GraphML").click()
+    graph = nx.read_graphml(io.BytesIO(open(download.value.path(), "rb").read()))
+    assert graph.number_of_nodes() == int(metric_value(page, "Papers"))
+    with page.expect_download(timeout=60_000) as download:
+        page.get_by_role("button", name="VOSviewer JSON").click()
+    items = json.loads(open(download.value.path(), encoding="utf-8").read())["network"]["items"]
+    assert len(items) == graph.number_of_nodes()
+    assert len({item["cluster"] for item in items}) >= after
 
 
 def test_planted_entries_stay_inert_in_the_app(bad_app_server, page):

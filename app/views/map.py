@@ -80,10 +80,11 @@ if view != "terms":
                "Low values mean the text of the papers groups them differently from the survey.")
 
     d1, d2 = st.columns(2)
-    d1.download_button("VOSviewer JSON", json.dumps(maps.to_vosviewer_json(graph, clusters, positions), indent=1),
+    # exports are built only when clicked (callables run on download)
+    d1.download_button("VOSviewer JSON", lambda: json.dumps(maps.to_vosviewer_json(graph, clusters, positions), indent=1),
                        file_name="diffatlas-paper-map.json", mime="application/json", key="map_vos",
                        icon=":material/download:", on_click="ignore")
-    d2.download_button("GraphML", maps.to_graphml(graph, clusters, positions), file_name="diffatlas-paper-map.graphml",
+    d2.download_button("GraphML", lambda: maps.to_graphml(graph, clusters, positions), file_name="diffatlas-paper-map.graphml",
                        mime="application/xml", key="map_graphml", icon=":material/download:", on_click="ignore")
 
 else:
@@ -103,7 +104,8 @@ else:
                    "same papers, weighted by association strength.")
         st.dataframe(maps.term_cluster_table(term_net.graph, term_clusters), hide_index=True, key="terms_clusters")
         st.download_button("VOSviewer JSON (terms)",
-                           json.dumps(maps.to_vosviewer_json(term_net.graph, term_clusters, term_pos, kind="term"), indent=1),
+                           lambda: json.dumps(maps.to_vosviewer_json(term_net.graph, term_clusters, term_pos, kind="term"),
+                                              indent=1),
                            file_name="diffatlas-term-map.json", mime="application/json", key="terms_vos",
                            icon=":material/download:", on_click="ignore")
 st.caption(f"{md(len(ids))} papers on the map.")
