@@ -14,6 +14,9 @@ FIELD_ORDER = (
 )
 
 
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 class YamlError(ValueError):
     """Malformed YAML, with the line where the parser gave up (1-based)."""
 
@@ -23,9 +26,9 @@ class YamlError(ValueError):
 
 
 def load_yaml_text(text: str) -> Any:
-    """Parse with SafeLoader: no tag can construct a Python object."""
+    """Parse with the safe loader (libyaml's C one when present): no tag can construct a Python object."""
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_SAFE_LOADER)  # noqa: S506 (a safe loader, chosen above)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = mark.line + 1 if mark is not None else None

@@ -1,0 +1,90 @@
+"""Contribute: turn BibTeX or a form into a checked catalog file to download and open a PR with.
+
+Nothing is written on the server: the page runs the same checks as
+`diffatlas add` and hands back the YAML file plus the git steps.
+"""
+
+import datetime as dt
+
+import streamlit as st
+
+import appkit
+from diffatlas.contribute import ContributionError, Draft, fields_from_bibtex, leaf_choices, prepare
+from diffatlas.models import KINDS
+from diffatlas.paths import papers_dir
+
+catalog = appkit.get_catalog()
+st.title("Contribute a paper")
+st.markdown(
+    "Paste a BibTeX entry or fill in the form, place the paper in the taxonomies, and check it. "
+    "A valid entry comes back as a YAML file for `catalog/papers/` with the exact git steps to open a pull request. "
+    "The checks are the ones `diffatlas add` and CI run: duplicates, links, years, taxonomy nodes, plain text."
+)
+
+source = st.radio("Start from", ["BibTeX", "Form"], horizontal=True, key="contribute_source")
+fields: dict = {}
+errors: list[str] = []
+if source == "BibTeX":
+    bibtex = st.text_area("BibTeX entry (one)", height=160, key="contribute_bibtex",
+                          placeholder="@inproceedings{key,\n  title = {...},\n  author = {...},\n  year = {2025},\n  booktitle = {ICLR},\n  url = {https://...}\n}")
+    if bibtex.strip():
+        try:
+            fields = fields_from_bibtex(bibtex, source="pasted BibTeX")
+        except ContributionError as exc:
+            errors.append(str(exc))
+else:
+    col1, col2 = st.columns(2)
+    fields["title"] = col1.text_input("Title", key="contribute_title")
+    fields["venue"] = col2.text_input("Venue (ICLR, CVPR, NeurIPS, arXiv, ...)", key="contribute_venue")
+    col1, col2, col3 = st.columns(3)
+    fields["year"] = col1.number_input("Year", min_value=1900, max_value=dt.date.today().year,
+                                       value=dt.date.today().year, step=1, key="contribute_year")
+    month = col2.selectbox("Month", ["", *range(1, 13)], key="contribute_month")
+    fields["month"] = month or None
+    fields["kind"] = col3.selectbox("Kind", KINDS, key="contribute_kind")
+    col1, col2 = st.columns(2)
+    fields["url"] = col1.text_input("Paper link (http/https)", key="contribute_url")
+    fields["code"] = col2.text_input("Code link (optional)", key="contribute_code")
+    authors = st.text_area("Authors, one per line (only if you are sure)", key="contribute_authors")
+    fields["authors"] = [a.strip() for a in authors.splitlines() if a.strip()]
+
+fields["summary"] = st.text_area(
+    "Summary: one or two sentences in your own words (the idea, and why it makes diffusion cheaper)",
+    key="contribute_summary")
+keywords = st.text_input("Keywords, comma-separated", key="contribute_keywords")
+fields["keywords"] = [k.strip().lower() for k in keywords.split(",") if k.strip()]
+
+st.subheader("Place it in the taxonomies")
+st.caption("Every paper needs at least one node in EDS/EPS and in algorithm/system/framework; Ma et al.'s parts where it fits.")
+tags: dict[str, list[str]] = {}
+cols = st.columns(len(catalog.taxonomies) or 1)
+for col, (tid, tax) in zip(cols, catalog.taxonomies.items()):
+    labels = dict(leaf_choices(catalog, tid))
+    picked = col.multiselect(tax.name, list(labels), format_func=lambda node_id, labels=labels: labels[node_id].strip(),
+                             key=f"contribute_tags_{tid}")
+    if picked:
+        tags[tid] = picked
+
+if st.button("Check the entry", type="primary", key="contribute_check"):
+    folder = papers_dir(appkit.catalog_dirs()[0])
+    draft = prepare(fields, tags, catalog, folder) if not errors else Draft({}, errors)
+    if not draft.ok:
+        st.error("The entry cannot go into the catalog yet:", icon=":material/error:")
+        for line in draft.errors:
+            st.markdown(f"- {appkit.md(line)}")
+    else:
+        pid = draft.data["id"]
+        st.success(f"Valid: this would be `catalog/papers/{pid}.yaml`.", icon=":material/check_circle:")
+        st.code(draft.yaml(), language="yaml")
+        st.download_button("Download the YAML file", draft.yaml(), file_name=f"{pid}.yaml", mime="application/x-yaml",
+                           key="contribute_download")
+        st.markdown("Then, in your clone of the repository:")
+        st.code(
+            f"git checkout -b add-{pid}\n"
+            f"mv ~/Downloads/{pid}.yaml catalog/papers/\n"
+            "diffatlas validate && diffatlas render && diffatlas bib export -o bib/catalog.bib\n"
+            f"git add catalog/papers/{pid}.yaml docs/ bib/catalog.bib\n"
+            f"git commit -m \"Add {pid}\"\n"
+            f"git push -u origin add-{pid}   # then open the pull request",
+            language="bash",
+        )
