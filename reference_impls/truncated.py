@@ -266,10 +266,10 @@ DEMO = Demo(
     papers=("es-ddpm-2022", "truncated-diffusion-probabilistic-models-2023", "redi-2023",
             "denoising-diffusion-probabilistic-models-2020"),
     params=(
-        Param("n_samples", "int", 200, 1000, "samples per seed", 50, 5000),
+        Param("n_samples", "int", 200, 500, "samples per seed", 50, 5000),
         Param("seeds", "int", 2, 3, "noise seeds", 1, 10),
         Param("batch", "int", 200, 500, "batch size per network call", 1, 4096),
-        Param("chain_steps", "int", 100, 1000, "steps of the full ancestral chain (divides 1000)", 10, 1000),
+        Param("chain_steps", "int", 100, 250, "steps of the full ancestral chain (divides 1000)", 10, 1000),
         Param("truncate_at", "floats", [0.3], [0.2, 0.4], "where the chain starts, as a fraction of T (comma-separated)",
               0.01, 0.99),
         Param("retrieval", "bool", True, True, "also run the ReDi-style retrieval part"),
