@@ -222,3 +222,31 @@ def save_grid(images: torch.Tensor, path: Path, nrow: int = 10, scale: int = 3) 
 
 def describe_anchors(a: dict) -> str:
     return json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in a.items()})
+
+
+# ---------------------------------------------------------------------------
+# exact distances for 2-D toy distributions (see substrate.toy_2d)
+# ---------------------------------------------------------------------------
+
+
+def sliced_wasserstein(a: np.ndarray, b: np.ndarray, projections: int = 256, seed: int = 0) -> float:
+    """Sliced 1-Wasserstein distance between two equal-size point clouds (exact per projection)."""
+    n = min(len(a), len(b))
+    rng = np.random.default_rng(seed)
+    dirs = rng.standard_normal((projections, a.shape[1]))
+    dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
+    pa = np.sort(a[:n] @ dirs.T, axis=0)
+    pb = np.sort(b[:n] @ dirs.T, axis=0)
+    return float(np.abs(pa - pb).mean())
+
+
+def mmd_rbf(a: np.ndarray, b: np.ndarray, bandwidth: float = 1.0) -> float:
+    """Unbiased squared maximum mean discrepancy with a Gaussian kernel."""
+    def k(x, y):
+        d = ((x[:, None, :] - y[None, :, :]) ** 2).sum(-1)
+        return np.exp(-d / (2 * bandwidth ** 2))
+
+    m, n = len(a), len(b)
+    kaa, kbb, kab = k(a, a), k(b, b), k(a, b)
+    return float((kaa.sum() - np.trace(kaa)) / (m * (m - 1)) + (kbb.sum() - np.trace(kbb)) / (n * (n - 1))
+                 - 2 * kab.mean())

@@ -40,3 +40,11 @@ def test_grid_png(tmp_path):
     from PIL import Image
 
     assert Image.open(path).size[0] > 100
+
+
+def test_exact_toy_distances_separate_distributions():
+    a = substrate.toy_2d("8gaussians", 400, seed=0)
+    b = substrate.toy_2d("8gaussians", 400, seed=1)
+    c = substrate.toy_2d("moons", 400, seed=0)
+    assert metrics.sliced_wasserstein(a, b) < metrics.sliced_wasserstein(a, c) / 3
+    assert abs(metrics.mmd_rbf(a, b)) < metrics.mmd_rbf(a, c) / 5
