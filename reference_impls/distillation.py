@@ -336,7 +336,7 @@ DEMO = Demo(
         Param("batch", "int", 200, 500, "batch size per network call", 1, 4096),
         Param("student_steps", "ints", [8, 4, 2, 1], [8, 4, 2, 1], "student step counts to evaluate", 1, 32),
         Param("teacher_full_steps", "int", 32, 32, "teacher DDIM steps for the full-cost baseline", 2, 1000),
-        Param("live_iters", "int", 60, 0, "iterations of a live 2->1 round (0 = none)", 0, 100000),
+        Param("live_iters", "int", 40, 0, "iterations of a live 2->1 round (0 = none)", 0, 100000),
         Param("retrain", "bool", False, False, "redo every round now instead of loading committed students (GPU)"),
         Param("iters_per_round", "int", 600, 600, "iterations per round when retrain=true", 1, 100000),
     ),

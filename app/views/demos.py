@@ -203,7 +203,7 @@ def show_result(result: dict) -> None:
     chart["marker"] = chart["role"].map(lambda r: "full-cost baseline" if r == "baseline" else r)
     x = st.segmented_control("Chart x axis", ["wall_s", "nfe"], default="wall_s", key=f"chart_x_{result.get('run_id')}") or "wall_s"
     fig = px.scatter(chart, x=x, y="fd", error_y="fd_std", color="marker", symbol="marker", hover_name="method",
-                     log_x=True, labels={"fd": "FD-digits (lower is better)", "wall_s": "wall time, s (median)", "nfe": "NFE"})
+                     log_x=True, log_y=True, labels={"fd": "FD-digits (lower is better)", "wall_s": "wall time, s (median)", "nfe": "NFE"})
     fig.add_hline(y=a["fd_floor"], line_dash="dot", annotation_text="real-vs-real floor")
     fig.update_traces(marker_size=11)
     st.plotly_chart(fig, key=f"chart_{result.get('run_id')}_{x}")
