@@ -50,7 +50,7 @@ def md_table(rows: list[dict], columns: list[str]) -> str:
 
 def render(results: list[dict], device_label: str) -> str:
     from diffatlas.catalog import load_catalog
-    from diffatlas.cli_demo import reported_figures
+    from diffatlas.results import reported_figures
 
     catalog = load_catalog()
     first = results[0]

@@ -12,7 +12,27 @@ from pathlib import Path
 
 import click
 
-from .cli import catalog_option, open_catalog
+# The two groups come before importing .cli: cli.py registers them at its end, so either
+# module can be imported first without a circular-import error.
+
+
+@click.group()
+def demo():
+    """List and run the reference implementations (measured demos)."""
+
+
+@click.group(invoke_without_command=True)
+@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), help="Results database (default: $DIFFATLAS_RESULTS or the user cache).")
+@click.pass_context
+def results(ctx, db):
+    """What the demos measured: list runs, show one, export CSV/JSON."""
+    ctx.obj = {"db": db}
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(results_list)
+
+
+from .cli import catalog_option, open_catalog  # noqa: E402
+from .results import reported_figures  # noqa: E402,F401  (re-exported)
 
 
 def _registry():
@@ -29,11 +49,6 @@ def _parse_params(items: tuple[str, ...]) -> dict:
         key, value = item.split("=", 1)
         out[key.strip()] = value.strip()
     return out
-
-
-@click.group()
-def demo():
-    """List and run the reference implementations (measured demos)."""
 
 
 @demo.command("list")
@@ -148,20 +163,6 @@ def format_result(result: dict, catalog=None) -> str:
     return "\n".join(lines)
 
 
-def reported_figures(catalog, paper_ids) -> list[dict]:
-    """The `reported:` figures of the given catalog papers, as plain rows."""
-    rows = []
-    for pid in paper_ids:
-        paper = catalog.papers.get(pid)
-        if paper is None:
-            continue
-        for r in paper.reported:
-            rows.append({"paper": pid, "metric": r.metric, "value": r.value, "unit": r.unit or "",
-                         "dataset": r.dataset or "", "steps": r.steps, "hardware": r.hardware or "",
-                         "source": r.source})
-    return rows
-
-
 @demo.command("train")
 @click.argument("what", type=click.Choice(["teacher", "classifier", "students", "all"]), default="all")
 @click.option("--force", is_flag=True, help="Retrain even if an intact checkpoint exists.")
@@ -172,16 +173,6 @@ def demo_train(what, force, out):
 
     argv = [what] + (["--force"] if force else []) + (["--out", str(out)] if out else [])
     train.main(argv)
-
-
-@click.group(invoke_without_command=True)
-@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), help="Results database (default: $DIFFATLAS_RESULTS or the user cache).")
-@click.pass_context
-def results(ctx, db):
-    """What the demos measured: list runs, show one, export CSV/JSON."""
-    ctx.obj = {"db": db}
-    if ctx.invoked_subcommand is None:
-        ctx.invoke(results_list)
 
 
 @results.command("list")

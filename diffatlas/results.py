@@ -219,3 +219,17 @@ def _fmt(value) -> str:
             return f"{value:.2f}"
         return f"{value:.3f}"
     return str(value)
+
+
+def reported_figures(catalog, paper_ids) -> list[dict]:
+    """The `reported:` figures of the given catalog papers, as plain rows."""
+    rows = []
+    for pid in paper_ids:
+        paper = catalog.papers.get(pid)
+        if paper is None:
+            continue
+        for r in paper.reported:
+            rows.append({"paper": pid, "metric": r.metric, "value": r.value, "unit": r.unit or "",
+                         "dataset": r.dataset or "", "steps": r.steps, "hardware": r.hardware or "",
+                         "source": r.source})
+    return rows
