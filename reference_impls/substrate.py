@@ -185,10 +185,17 @@ def pick_device(requested: Optional[str] = None) -> torch.device:
 
 
 def set_threads() -> None:
-    """Use the machine's cores (capped by $DIFFATLAS_THREADS) for CPU torch."""
+    """Torch CPU threads: $DIFFATLAS_THREADS, else half the cores (at least one).
+
+    On a shared machine, as many threads as cores is a trap: when another
+    process holds a core, every parallel region waits for the descheduled
+    thread, and a run measured here became ten times slower with 2 threads
+    than with 1 on a busy 2-core CPU. Half the cores keeps that from happening.
+    """
     wanted = os.environ.get("DIFFATLAS_THREADS")
-    if wanted:
-        torch.set_num_threads(max(1, int(wanted)))
+    n = int(wanted) if wanted else max(1, (os.cpu_count() or 2) // 2)
+    if torch.get_num_threads() != max(1, n):
+        torch.set_num_threads(max(1, n))
 
 
 # ---------------------------------------------------------------------------

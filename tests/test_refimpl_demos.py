@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from diffatlas.results import ResultsStore
+from reference_impls import substrate as _substrate_for_threads  # noqa: E402
 from reference_impls import registry
 
 pytestmark = pytest.mark.slow
@@ -69,3 +70,6 @@ def test_cancel_stops_a_run(tmp_path, monkeypatch):
     with pytest.raises(Cancelled):
         registry.run_demo("solvers", "quick", device="cpu", should_stop=should_stop, record=False,
                           out_dir=tmp_path / "run")
+
+
+_substrate_for_threads.set_threads()  # half the cores: see substrate.set_threads
