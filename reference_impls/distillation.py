@@ -342,6 +342,6 @@ DEMO = Demo(
     ),
     run=run,
     module=__name__,
-    quick_seconds=35,
-    full_seconds=120,
+    quick_seconds=30,
+    full_seconds=200,
 )

@@ -99,7 +99,7 @@ class Demo:
     params: tuple[Param, ...]
     run: Callable[[dict, RunContext], dict]
     module: str
-    quick_seconds: float  # measured on the 2-core reference CPU, warm start
+    quick_seconds: float  # measured on the shared 2-core reference CPU, warm start, 1 torch thread
     full_seconds: float
 
     def param(self, name: str) -> Param:

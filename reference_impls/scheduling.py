@@ -208,6 +208,6 @@ DEMO = Demo(
     ),
     run=run,
     module=__name__,
-    quick_seconds=45,
-    full_seconds=900,
+    quick_seconds=55,
+    full_seconds=1190,
 )

@@ -176,6 +176,6 @@ DEMO = Demo(
     ),
     run=run,
     module=__name__,
-    quick_seconds=40,
-    full_seconds=1500,
+    quick_seconds=60,
+    full_seconds=3300,
 )

@@ -280,6 +280,6 @@ DEMO = Demo(
     ),
     run=run,
     module=__name__,
-    quick_seconds=40,
-    full_seconds=1500,
+    quick_seconds=70,
+    full_seconds=1050,
 )
