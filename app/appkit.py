@@ -84,6 +84,17 @@ def default_network(catalog: Catalog):
 
 
 # -- shared widgets -----------------------------------------------------------
+def paper_columns() -> dict:
+    """Column settings of every paper table (explore.papers_frame's columns)."""
+    return {
+        "id": st.column_config.TextColumn("id", width="small"),
+        "title": st.column_config.TextColumn("title", width="large"),
+        "year": st.column_config.NumberColumn("year", format="%d"),
+        "paper": st.column_config.LinkColumn("paper", display_text="open"),
+        "code": st.column_config.LinkColumn("code", display_text="code"),
+    }
+
+
 def problems_banner(catalog: Catalog) -> None:
     """On every page: the catalog has problems, so only its valid part is shown."""
     if not catalog.problems:

@@ -318,9 +318,7 @@ def run(params: dict, ctx: RunContext) -> dict:
         "anchors": metrics.anchors(n),
         "notes": notes,
         "chart": {"x": ["nfe", "wall_s"], "y": "fd"},
-        "model": {"source": source, "parameters": substrate.count_parameters(teacher), "key": substrate.teacher_key(),
-                  "distill_config": FULL_DISTILL.to_dict()},
-        "checks": {"nfe_counted_equals_expected": all(r["nfe"] == r["nfe_expected"] for r in rows)},
+        **harness.provenance(rows, teacher, source, distill_config=FULL_DISTILL.to_dict()),
     }
 
 

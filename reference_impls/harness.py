@@ -266,6 +266,15 @@ def compare(rows: list[dict], baseline: str) -> list[dict]:
     return rows
 
 
+def provenance(rows: list[dict], model: torch.nn.Module, source: str, **model_extra) -> dict:
+    """The 'model' and 'checks' entries every demo result carries: which weights, and NFE honesty."""
+    return {
+        "model": {"source": source, "parameters": substrate.count_parameters(model), "key": substrate.teacher_key(),
+                  **model_extra},
+        "checks": {"nfe_counted_equals_expected": all(r["nfe"] == r["nfe_expected"] for r in rows)},
+    }
+
+
 def noise_band(a: dict, b: dict) -> float:
     """The seed-to-seed spread below which two FDs are not told apart."""
     return max(a.get("fd_std", 0.0), b.get("fd_std", 0.0))

@@ -178,8 +178,7 @@ def run(params: dict, ctx: RunContext) -> dict:
         "notes": notes,
         "tables": {"NFE needed to reach the quality target": reach},
         "chart": {"x": ["nfe", "wall_s"], "y": "fd", "series": "schedule"},
-        "model": {"source": source, "parameters": substrate.count_parameters(model), "key": substrate.teacher_key()},
-        "checks": {"nfe_counted_equals_expected": all(r["nfe"] == r["nfe_expected"] for r in rows)},
+        **harness.provenance(rows, model, source),
     }
 
 

@@ -253,8 +253,7 @@ def run(params: dict, ctx: RunContext) -> dict:
         "anchors": metrics.anchors(n),
         "notes": notes,
         "chart": {"x": ["nfe", "wall_s"], "y": "fd"},
-        "model": {"source": source, "parameters": substrate.count_parameters(model), "key": substrate.teacher_key()},
-        "checks": {"nfe_counted_equals_expected": all(r["nfe"] == r["nfe_expected"] for r in rows)},
+        **harness.provenance(rows, model, source),
     }
 
 

@@ -54,13 +54,7 @@ if "map" in appkit.PAGES:
 table = explore.papers_frame(found)
 event = st.dataframe(
     table, hide_index=True, key="papers_table", on_select="rerun", selection_mode="single-row",
-    column_config={
-        "id": st.column_config.TextColumn("id", width="small"),
-        "title": st.column_config.TextColumn("title", width="large"),
-        "year": st.column_config.NumberColumn("year", format="%d"),
-        "paper": st.column_config.LinkColumn("paper", display_text="open"),
-        "code": st.column_config.LinkColumn("code", display_text="code"),
-    },
+    column_config=appkit.paper_columns(),
 )
 st.caption("Click a row to read that paper's record below.")
 if st.toggle("Show the BibTeX here", key="papers_show_bib"):

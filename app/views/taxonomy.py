@@ -90,13 +90,7 @@ include_bg = st.toggle("Include background works", value=False, key="explorer_bg
 shown = [p for p in papers if include_bg or p.kind != "background"]
 st.dataframe(
     explore.papers_frame(shown), hide_index=True, key=f"explorer_table_{tid}",
-    column_config={
-        "id": st.column_config.TextColumn("id", width="small"),
-        "title": st.column_config.TextColumn("title", width="large"),
-        "year": st.column_config.NumberColumn("year", format="%d"),
-        "paper": st.column_config.LinkColumn("paper", display_text="open"),
-        "code": st.column_config.LinkColumn("code", display_text="code"),
-    },
+    column_config=appkit.paper_columns(),
 )
 st.caption("Click a column header to sort. Papers filed at this node or anywhere below it.")
 
