@@ -90,8 +90,12 @@ def stats(catalog_dir, taxonomy_dir, nodes_of):
         for node in tax.nodes:
             click.echo(f"  {node.id:<12} {len(catalog.by_node(tid, node.id)):>4}  {node.name}")
     click.echo("\nPer year:")
-    for year, count in sorted(Counter(p.year for p in papers).items()):
+    years = Counter(p.year for p in papers if p.year)
+    for year, count in sorted(years.items()):
         click.echo(f"  {year} {count:>4} {'#' * count}")
+    undated = sum(1 for p in papers if not p.year)
+    if undated:
+        click.echo(f"  (no year: {undated} unresolved entries)")
 
 
 @main.group()

@@ -106,3 +106,19 @@ def test_missing_folder_is_a_problem_not_a_crash(tmp_path):
     catalog = load(tmp_path / "nowhere")
     assert len(catalog) == 0
     assert "catalog folder not found" in messages(catalog)[0]
+
+
+def test_stats_runs_on_a_catalog_with_undated_unresolved_entries(tmp_path):
+    from click.testing import CliRunner
+
+    from diffatlas.cli import main
+
+    root = make_catalog(tmp_path, [
+        paper("a-2022", "Alpha Sampler", listed_in=[{"survey": "ulhaq2022", "section": "Table II > Scheduling"}]),
+        {"id": "ulhaq2022-x", "title": "X", "unresolved": True, "summary": "Named in a survey table; not identified.",
+         "tags": {"ulhaq2022": ["eps.training"], "shen2025": ["algorithm.training"]}},
+    ])
+    result = CliRunner().invoke(main, ["stats", "--catalog", str(root), "--taxonomy", str(TAXONOMY)])
+    assert result.exit_code == 0, result.output
+    assert "Papers: 2" in result.output and "no year: 1 unresolved" in result.output
+    assert "ulhaq2022     1" in result.output
