@@ -76,10 +76,12 @@ class MatchIndex:
             self.by_key.setdefault("u:" + str(url).rstrip("/"), pid)
 
     def find(self, title: str, arxiv: str | None, url: str | None) -> str | None:
-        for key in ("t:" + normalize_title(title), "a:" + str(arxiv or arxiv_from_url(url)), "u:" + str(url or "").rstrip("/")):
-            if key in self.by_key and not key.endswith(("None", "u:")):
-                return self.by_key[key]
-        return None
+        """Title first, then arXiv id, then link; absent values are simply not looked up."""
+        arxiv = arxiv or arxiv_from_url(url)
+        keys = ["t:" + normalize_title(title)]
+        keys += ["a:" + str(arxiv)] if arxiv else []
+        keys += ["u:" + str(url).rstrip("/")] if url else []
+        return next((self.by_key[k] for k in keys if k in self.by_key), None)
 
 
 def _raw_files(catalog: Catalog, folder: Path) -> dict[Path, dict]:
