@@ -306,7 +306,7 @@ def test_app_command_line():
     from click.testing import CliRunner
 
     from diffatlas.cli import main
-    from diffatlas.cli_app import APP_MAIN, streamlit_command
+    from diffatlas.cli.app_cmd import APP_MAIN, streamlit_command
 
     result = CliRunner().invoke(main, ["app", "--help"])
     assert result.exit_code == 0 and "--catalog" in result.output and "--port" in result.output

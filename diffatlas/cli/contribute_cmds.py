@@ -7,15 +7,10 @@ from pathlib import Path
 
 import click
 
-from .cli import catalog_option, open_catalog
-from .contribute import ContributionError, fields_from_arxiv, fields_from_bibtex, leaf_choices, parse_tags, prepare, write_entry
-from .models import KINDS
-from .paths import default_catalog_dir, papers_dir
-
-
-def _fail(message: str) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(1)
+from ..contribute import ContributionError, fields_from_arxiv, fields_from_bibtex, leaf_choices, parse_tags, prepare, write_entry
+from ..models import KINDS
+from ..paths import default_catalog_dir, papers_dir
+from .common import catalog_option, fail, open_catalog
 
 
 def _interactive_tags(catalog, wanted: list[str]) -> list[str]:
@@ -77,7 +72,7 @@ def add(catalog_dir, taxonomy_dir, bibtex_file, arxiv_id, title, year, month, ve
         if arxiv_id:
             fields.update({k: v for k, v in fields_from_arxiv(arxiv_id).items() if k not in fields})
     except ContributionError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     flags = {"title": title, "year": year, "month": month, "venue": venue, "url": url, "code": code, "doi": doi,
              "authors": list(authors), "summary": summary, "keywords": list(keywords)}
     fields.update({k: v for k, v in flags.items() if v not in (None, [], "")})
@@ -97,14 +92,14 @@ def add(catalog_dir, taxonomy_dir, bibtex_file, arxiv_id, title, year, month, ve
     draft = prepare(fields, tags, catalog, folder, paper_id)
     draft.errors = errors + draft.errors
     if not draft.ok:
-        _fail("the entry was not written:\n  " + "\n  ".join(draft.errors))
+        fail("the entry was not written:\n  " + "\n  ".join(draft.errors))
     if dry_run:
         click.echo(draft.yaml(), nl=False)
         return
     try:
         path = write_entry(draft, folder)
     except FileExistsError:
-        _fail(f"{folder / (draft.data['id'] + '.yaml')} appeared meanwhile; nothing was overwritten")
+        fail(f"{folder / (draft.data['id'] + '.yaml')} appeared meanwhile; nothing was overwritten")
     click.echo(f"wrote {path}")
     click.echo("next: diffatlas validate && diffatlas render && diffatlas bib export -o bib/catalog.bib, then open a pull request")
 
@@ -115,18 +110,18 @@ def add(catalog_dir, taxonomy_dir, bibtex_file, arxiv_id, title, year, month, ve
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 if a committed page is out of date.")
 def render(catalog_dir, taxonomy_dir, out_dir, check):
     """Regenerate the Markdown paper lists (one page per taxonomy) from the catalog."""
-    from .render import render_all
-    from .paths import REPO_ROOT
+    from ..render import render_all
+    from ..paths import REPO_ROOT
 
     catalog = open_catalog(catalog_dir, taxonomy_dir)
     if catalog.problems:
-        _fail(f"the catalog has {len(catalog.problems)} problem(s); run 'diffatlas validate' and fix them first")
+        fail(f"the catalog has {len(catalog.problems)} problem(s); run 'diffatlas validate' and fix them first")
     out_dir = out_dir or REPO_ROOT / "docs"
     pages = render_all(catalog)
     stale = [name for name, text in pages.items() if not (out_dir / name).exists() or (out_dir / name).read_text(encoding="utf-8") != text]
     if check:
         if stale:
-            _fail(f"out of date: {', '.join(stale)}; run 'diffatlas render' and commit the result")
+            fail(f"out of date: {', '.join(stale)}; run 'diffatlas render' and commit the result")
         click.echo("docs are up to date")
         return
     out_dir.mkdir(parents=True, exist_ok=True)

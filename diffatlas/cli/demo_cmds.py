@@ -12,8 +12,8 @@ from pathlib import Path
 
 import click
 
-# The two groups come before importing .cli: cli.py registers them at its end, so either
-# module can be imported first without a circular-import error.
+from ..results import reported_figures  # noqa: F401  (re-exported)
+from .common import catalog_option, open_catalog, parse_key_values
 
 
 @click.group()
@@ -31,24 +31,10 @@ def results(ctx, db):
         ctx.invoke(results_list)
 
 
-from .cli import catalog_option, open_catalog  # noqa: E402
-from .results import reported_figures  # noqa: E402,F401  (re-exported)
-
-
 def _registry():
     from reference_impls import registry
 
     return registry
-
-
-def _parse_params(items: tuple[str, ...]) -> dict:
-    out = {}
-    for item in items:
-        if "=" not in item:
-            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--param")
-        key, value = item.split("=", 1)
-        out[key.strip()] = value.strip()
-    return out
 
 
 @demo.command("list")
@@ -96,7 +82,7 @@ def demo_run(catalog_dir, taxonomy_dir, demo_id, mode, device, params, as_json, 
     reg = _registry()
     try:
         demo_obj = reg.get_demo(demo_id)
-        demo_obj.resolve(mode, _parse_params(params))
+        demo_obj.resolve(mode, parse_key_values(params))
     except reg.ParamError as exc:
         raise click.BadParameter(str(exc), param_hint="DEMO_ID/--param") from None
     state = {"last": 0}
@@ -114,7 +100,7 @@ def demo_run(catalog_dir, taxonomy_dir, demo_id, mode, device, params, as_json, 
     try:
         if bar is not None:
             bar.__enter__()
-        result = reg.run_demo(demo_id, mode, _parse_params(params), device=device, progress=progress,
+        result = reg.run_demo(demo_id, mode, parse_key_values(params), device=device, progress=progress,
                               out_dir=out, record=not no_record, db_path=db)
     except reg.ParamError as exc:
         raise click.BadParameter(str(exc), param_hint="--param") from None
@@ -122,7 +108,7 @@ def demo_run(catalog_dir, taxonomy_dir, demo_id, mode, device, params, as_json, 
         if bar is not None:
             bar.__exit__(None, None, None)
     if as_json:
-        from .results import _clean
+        from ..results import _clean
 
         click.echo(json.dumps(_clean(result), indent=2, sort_keys=True))
         return
@@ -130,7 +116,7 @@ def demo_run(catalog_dir, taxonomy_dir, demo_id, mode, device, params, as_json, 
 
 
 def format_result(result: dict, catalog=None) -> str:
-    from .results import table
+    from ..results import table
 
     lines = [f"{result['title']}", f"mode {result['mode']}; device {result['device']}; torch {result['versions']['torch']}, "
              f"diffusers {result['versions']['diffusers']}; git {result.get('git') or '?'}; "
@@ -181,7 +167,7 @@ def demo_train(what, force, out):
 @click.pass_context
 def results_list(ctx, demo_id=None, limit=50):
     """Past runs, newest first."""
-    from .results import ResultsStore, table
+    from ..results import ResultsStore, table
 
     store = ResultsStore((ctx.obj or {}).get("db"))
     runs = store.runs(demo_id, limit)
@@ -200,7 +186,7 @@ def results_list(ctx, demo_id=None, limit=50):
 @click.pass_context
 def results_show(ctx, run_id, catalog_dir, taxonomy_dir):
     """The full result table of one recorded run."""
-    from .results import ResultsStore
+    from ..results import ResultsStore
 
     result = ResultsStore((ctx.obj or {}).get("db")).get(run_id)
     if result is None:
@@ -215,7 +201,7 @@ def results_show(ctx, run_id, catalog_dir, taxonomy_dir):
 @click.pass_context
 def results_export(ctx, fmt, demo_id, output):
     """Every measured metric as CSV (run, method, metric, value) or every run as JSON."""
-    from .results import ResultsStore
+    from ..results import ResultsStore
 
     text = ResultsStore((ctx.obj or {}).get("db")).export(fmt, demo_id)
     if output:

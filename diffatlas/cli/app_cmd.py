@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
-from .cli import catalog_option
-from .paths import REPO_ROOT
+from ..paths import REPO_ROOT
+from .common import catalog_option
 
 APP_MAIN = REPO_ROOT / "app" / "main.py"
 
