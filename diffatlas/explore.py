@@ -401,3 +401,17 @@ def problems_frame(catalog: Catalog) -> pd.DataFrame:
     rows = [{"file": Path(p.file).name, "line": str(p.line or ""), "field": p.field or "", "problem": p.message,
              "fix": p.hint} for p in catalog.problems]
     return pd.DataFrame(rows, columns=["file", "line", "field", "problem", "fix"])
+
+
+def reported_figures(catalog, paper_ids) -> list[dict]:
+    """The `reported:` figures of the given catalog papers, as plain rows (what the papers say they measured)."""
+    rows = []
+    for pid in paper_ids:
+        paper = catalog.papers.get(pid)
+        if paper is None:
+            continue
+        for r in paper.reported:
+            rows.append({"paper": pid, "metric": r.metric, "value": r.value, "unit": r.unit or "",
+                         "dataset": r.dataset or "", "steps": r.steps, "hardware": r.hardware or "",
+                         "source": r.source})
+    return rows

@@ -16,11 +16,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 import os
 import sqlite3
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Optional
+
+from reference_impls.core.paths import cache_root  # torch-free: the one owner of the cache location
+from reference_impls.core.result import json_safe
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -49,26 +51,7 @@ CREATE INDEX IF NOT EXISTS metrics_run ON metrics(run_id);
 def default_path() -> Path:
     if os.environ.get("DIFFATLAS_RESULTS"):
         return Path(os.environ["DIFFATLAS_RESULTS"])
-    root = Path(os.environ["DIFFATLAS_CACHE"]) if os.environ.get("DIFFATLAS_CACHE") else Path.home() / ".cache" / "diffatlas"
-    return root / "results.sqlite"
-
-
-def _clean(value):
-    """JSON-safe: NaN/inf become None, paths and numpy scalars become plain values."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if hasattr(value, "item") and callable(value.item):
-        try:
-            return _clean(value.item())
-        except (TypeError, ValueError):
-            pass
-    if isinstance(value, (str, int, bool)) or value is None:
-        return value
-    return str(value)
+    return cache_root() / "results.sqlite"
 
 
 class ResultsStore:
@@ -79,7 +62,7 @@ class ResultsStore:
         with self._connect() as conn:
             conn.executescript(SCHEMA)
 
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self) -> "_Closing":
         conn = sqlite3.connect(str(self.path), timeout=self.timeout, isolation_level=None)
         conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
         conn.execute("PRAGMA journal_mode = WAL")
@@ -88,10 +71,10 @@ class ResultsStore:
         return _Closing(conn)
 
     # -- writing -------------------------------------------------------------
-    def record(self, result: dict) -> int:
-        """Store one run (the result dict of `reference_impls.registry.run_demo`); return its id."""
-        clean = _clean(result)
-        rows = clean.get("rows") or []
+    def record(self, result) -> int:
+        """Store one run (a `DemoResult`, or its JSON form); return its id. One metric row per numeric column."""
+        clean = json_safe(result.to_json() if hasattr(result, "to_json") else result)
+        rows = [dict(r, **(r.get("extra") or {})) for r in clean.get("rows") or []]
         with self._connect() as conn:
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -195,41 +178,3 @@ def _now() -> str:
     import time
 
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
-def table(rows: Iterable[dict], columns: list[str]) -> str:
-    """A plain-text table for the CLI."""
-    rows = list(rows)
-    cells = [[_fmt(r.get(c)) for c in columns] for r in rows]
-    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths)), "  ".join("-" * w for w in widths)]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in cells]
-    return "\n".join(lines)
-
-
-def _fmt(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            return "nan"
-        if abs(value) >= 100:
-            return f"{value:.0f}"
-        if abs(value) >= 1:
-            return f"{value:.2f}"
-        return f"{value:.3f}"
-    return str(value)
-
-
-def reported_figures(catalog, paper_ids) -> list[dict]:
-    """The `reported:` figures of the given catalog papers, as plain rows."""
-    rows = []
-    for pid in paper_ids:
-        paper = catalog.papers.get(pid)
-        if paper is None:
-            continue
-        for r in paper.reported:
-            rows.append({"paper": pid, "metric": r.metric, "value": r.value, "unit": r.unit or "",
-                         "dataset": r.dataset or "", "steps": r.steps, "hardware": r.hardware or "",
-                         "source": r.source})
-    return rows

@@ -17,30 +17,32 @@ import argparse
 import time
 from pathlib import Path
 
-from . import substrate
+from .core import device, paths, training
 
 
 def train_teacher(out: Path, force: bool) -> None:
-    key = substrate.teacher_key()
-    if not force and substrate.verify_checkpoint("unet", key, out):
+    from .core.checkpoints import save_checkpoint, training_meta, verify_checkpoint
+
+    key = training.teacher_key()
+    if not force and verify_checkpoint("unet", key, out):
         print(f"teacher unet-{key} present in {out}; skipping (use --force)")
         return
-    device = substrate.pick_device()
-    print(f"training teacher unet-{key} on {device}: {substrate.FULL_TRAIN}", flush=True)
-    model, info = substrate.train_diffusion(substrate.FULL_TRAIN, device)
-    substrate.save_checkpoint(model, "unet", key, out, substrate.training_meta(
-        substrate.FULL_TRAIN, "python -m reference_impls.train teacher", info))
+    dev = device.pick_device()
+    print(f"training teacher unet-{key} on {dev}: {training.FULL_TRAIN}", flush=True)
+    model, info = training.train_diffusion(training.FULL_TRAIN, dev)
+    save_checkpoint(model, "unet", key, out, training_meta(training.FULL_TRAIN, "python -m reference_impls.train teacher",
+                                                           info))
     print(f"saved teacher unet-{key}: {info}", flush=True)
 
 
 def train_classifier(out: Path, force: bool) -> None:
-    from . import metrics
+    from .core import metrics
 
     metrics.train_and_save_classifier(out, force)
 
 
 def train_students(out: Path, force: bool) -> None:
-    from . import distillation
+    from .sampling import distillation
 
     distillation.train_all_students(out, force)
 
@@ -49,10 +51,10 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m reference_impls.train", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("what", choices=["teacher", "classifier", "students", "all"])
-    parser.add_argument("--out", type=Path, default=substrate.WEIGHTS_DIR)
+    parser.add_argument("--out", type=Path, default=paths.WEIGHTS_DIR)
     parser.add_argument("--force", action="store_true")
     args = parser.parse_args(argv)
-    substrate.set_threads()
+    device.set_threads()
     started = time.time()
     if args.what in ("classifier", "all"):
         train_classifier(args.out, args.force)

@@ -1,7 +1,9 @@
 """`diffatlas demo list|run|train` and `diffatlas results list|show|export`.
 
-torch and the reference implementations are imported only when a demo runs,
-so the rest of the CLI stays fast.
+Everything goes through `diffatlas.demos` (the one door to the reference
+implementations); torch is imported only when a demo is listed or runs, so
+the rest of the command line stays fast. A bad parameter, option or device is
+one line on standard error and exit status 2, before anything loads.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from pathlib import Path
 
 import click
 
-from ..results import reported_figures  # noqa: F401  (re-exported)
 from .common import catalog_option, open_catalog, parse_key_values
 
 
@@ -31,10 +32,14 @@ def results(ctx, db):
         ctx.invoke(results_list)
 
 
-def _registry():
-    from reference_impls import registry
+def usage_error(message: str) -> None:
+    """One line on standard error, exit status 2 (a usage error, as click's own)."""
+    click.echo(f"error: {message}", err=True)
+    sys.exit(2)
 
-    return registry
+
+def _show(value) -> str:
+    return ",".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
 @demo.command("list")
@@ -42,18 +47,19 @@ def _registry():
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def demo_list(catalog_dir, taxonomy_dir, as_json):
     """Every demo: id, title, taxonomy nodes, papers, estimated quick runtime."""
-    reg = _registry()
-    demos = reg.registry()
+    from .. import demos
+
+    registered = demos.registry()
     if as_json:
         click.echo(json.dumps([
             {"id": d.id, "title": d.title, "nodes": list(d.nodes), "papers": list(d.papers),
              "quick_seconds": d.quick_seconds, "full_seconds": d.full_seconds,
              "params": [{"name": p.name, "kind": p.kind, "quick": p.quick, "full": p.full, "bounds": p.bounds(),
                          "help": p.help} for p in d.params]}
-            for d in demos.values()], indent=2))
+            for d in registered.values()], indent=2))
         return
     catalog = open_catalog(catalog_dir, taxonomy_dir)
-    for d in demos.values():
+    for d in registered.values():
         click.echo(f"{d.id:<14} {d.title}")
         click.echo(f"{'':<14} quick ~{d.quick_seconds:.0f}s on a 2-core CPU (warm start); full ~{d.full_seconds / 60:.0f} min")
         click.echo(f"{'':<14} nodes: {', '.join(d.nodes)}")
@@ -62,8 +68,25 @@ def demo_list(catalog_dir, taxonomy_dir, as_json):
         click.echo(f"{'':<14} params: " + ", ".join(f"{p.name}={_show(p.quick)}" for p in d.params))
 
 
-def _show(value) -> str:
-    return ",".join(map(str, value)) if isinstance(value, list) else str(value)
+class _Bar:
+    """click's progress bar fed with fractions of a run."""
+
+    def __init__(self, label: str):
+        self.bar = click.progressbar(length=1000, label=label, file=sys.stderr, show_percent=True, show_eta=True)
+        self.last = 0
+
+    def __enter__(self):
+        self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self.bar.__exit__(*exc)
+
+    def __call__(self, fraction: float, message: str) -> None:
+        target = int(1000 * fraction)
+        if target > self.last:
+            self.bar.update(target - self.last)
+            self.last = target
 
 
 @demo.command("run")
@@ -71,82 +94,50 @@ def _show(value) -> str:
 @click.argument("demo_id")
 @click.option("--quick", "mode", flag_value="quick", default=True, help="Quick configuration (default; under a minute on a CPU).")
 @click.option("--full", "mode", flag_value="full", help="Full configuration (better statistics; meant for a GPU).")
-@click.option("--device", default="auto", show_default=True, help="auto (CUDA if present), cpu, cuda, cuda:1 ...")
+@click.option("--device", default="auto", show_default=True, help="auto (CUDA if present), cpu, cuda, cuda:1, mps.")
+@click.option("--dtype", default="fp32", show_default=True, help="Precision of every network call (autocast): fp32, bf16 or fp16.")
+@click.option("--compile", "compile_", is_flag=True, help="torch.compile every model first (compile time is not timed).")
 @click.option("--param", "-p", "params", multiple=True, metavar="KEY=VALUE", help="Override a parameter (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print the machine-readable result instead of tables.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Folder for sample grids (default: user cache).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Folder for the result and sample grids (default: user cache).")
 @click.option("--no-record", is_flag=True, help="Do not record the run in the results store.")
 @click.option("--db", type=click.Path(dir_okay=False, path_type=Path), help="Results database (default: $DIFFATLAS_RESULTS or the user cache).")
-def demo_run(catalog_dir, taxonomy_dir, demo_id, mode, device, params, as_json, out, no_record, db):
+def demo_run(catalog_dir, taxonomy_dir, demo_id, mode, device, dtype, compile_, params, as_json, out, no_record, db):
     """Run one demo: measure the technique against its baselines in the same run."""
-    reg = _registry()
-    try:
-        demo_obj = reg.get_demo(demo_id)
-        demo_obj.resolve(mode, parse_key_values(params))
-    except reg.ParamError as exc:
-        raise click.BadParameter(str(exc), param_hint="DEMO_ID/--param") from None
-    state = {"last": 0}
-    bar = None if as_json else click.progressbar(length=1000, label=f"{demo_id} ({mode})", file=sys.stderr,
-                                                 show_percent=True, show_eta=True)
-
-    def progress(fraction: float, message: str) -> None:
-        if bar is None:
-            return
-        target = int(1000 * fraction)
-        if target > state["last"]:
-            bar.update(target - state["last"])
-            state["last"] = target
+    from .. import demos
+    from ..explore import reported_figures
+    from ..report import format_result
 
     try:
-        if bar is not None:
-            bar.__enter__()
-        result = reg.run_demo(demo_id, mode, parse_key_values(params), device=device, progress=progress,
-                              out_dir=out, record=not no_record, db_path=db)
-    except reg.ParamError as exc:
-        raise click.BadParameter(str(exc), param_hint="--param") from None
-    finally:
-        if bar is not None:
-            bar.__exit__(None, None, None)
+        overrides = parse_key_values(params)
+    except click.BadParameter as exc:
+        usage_error(f"--param: {exc.message}")
+    try:
+        demos.check(demo_id, mode, overrides, device, dtype)
+    except demos.ParamError as exc:
+        usage_error(str(exc))
+    if out is not None:
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            probe = out / ".diffatlas-write-test"
+            probe.write_text("")
+            probe.unlink()
+        except OSError as exc:
+            usage_error(f"--out {out}: cannot write there ({exc.strerror or exc}); give a writable folder")
+    try:
+        if as_json:
+            result = demos.run_and_record(demo_id, mode, overrides, device=device, dtype=dtype, compile=compile_,
+                                          out_dir=out, record=not no_record, db_path=db)
+        else:
+            with _Bar(f"{demo_id} ({mode})") as bar:
+                result = demos.run_and_record(demo_id, mode, overrides, device=device, dtype=dtype, compile=compile_,
+                                              progress=bar, out_dir=out, record=not no_record, db_path=db)
+    except demos.ParamError as exc:
+        usage_error(str(exc))
     if as_json:
-        from ..results import _clean
-
-        click.echo(json.dumps(_clean(result), indent=2, sort_keys=True))
+        click.echo(json.dumps(result.to_json(), indent=2, sort_keys=True))
         return
-    click.echo(format_result(result, open_catalog(catalog_dir, taxonomy_dir)))
-
-
-def format_result(result: dict, catalog=None) -> str:
-    from ..results import table
-
-    lines = [f"{result['title']}", f"mode {result['mode']}; device {result['device']}; torch {result['versions']['torch']}, "
-             f"diffusers {result['versions']['diffusers']}; git {result.get('git') or '?'}; "
-             f"{result['duration_s']:.1f}s"]
-    a = result["anchors"]
-    lines.append(f"FD-digits anchors at {result['params'].get('n_samples')} samples: real-vs-real floor {a['fd_floor']:.1f}, "
-                 f"noise ceiling {a['fd_ceiling']:.0f}; classifier held-out accuracy {a['classifier_accuracy']:.3f}")
-    lines.append(f"model: {result['model']['parameters']:,} parameters ({result['model']['source']}); "
-                 f"full-cost baseline: {result['baseline']}; equal-cost baseline: {result['equal_cost']}")
-    cols = ["method", "role", "nfe", "spacing", "wall_s", "speedup", "overhead_share", "fd", "fd_std", "fd_ratio",
-            "confidence", "coverage", "peak_mem_mb"]
-    present = [c for c in cols if any(c in r for r in result["rows"])]
-    lines += ["", table(result["rows"], present), ""]
-    for name, rows in (result.get("tables") or {}).items():
-        lines += [name + ":", table(rows, list(rows[0].keys())) if rows else "(none)", ""]
-    lines += ["Findings (differences within the seed-to-seed spread are reported as no difference):"]
-    lines += [f"  - {n}" for n in result["notes"]]
-    grids = sorted({r["grid"] for r in result["rows"] if r.get("grid")})
-    if grids:
-        lines.append(f"sample grids: {Path(grids[0]).parent}")
-    if catalog is not None:
-        reported = reported_figures(catalog, result["papers"])
-        if reported:
-            lines += ["", "What the catalog says the papers report (other datasets and hardware; for orientation):"]
-            lines += [f"  - {r['paper']}: {r['metric']} {r['value']}{(' ' + r['unit']) if r['unit'] else ''}"
-                      f"{' on ' + r['dataset'] if r['dataset'] else ''}{' at ' + str(r['steps']) + ' steps' if r['steps'] else ''}"
-                      f"{' (' + r['hardware'] + ')' if r['hardware'] else ''} [{r['source']}]" for r in reported]
-    if "run_id" in result:
-        lines.append(f"recorded as run {result['run_id']} (diffatlas results show {result['run_id']})")
-    return "\n".join(lines)
+    click.echo(format_result(result, reported_figures(open_catalog(catalog_dir, taxonomy_dir), result.papers)))
 
 
 @demo.command("train")
@@ -167,7 +158,8 @@ def demo_train(what, force, out):
 @click.pass_context
 def results_list(ctx, demo_id=None, limit=50):
     """Past runs, newest first."""
-    from ..results import ResultsStore, table
+    from ..report import table
+    from ..results import ResultsStore
 
     store = ResultsStore((ctx.obj or {}).get("db"))
     runs = store.runs(demo_id, limit)
@@ -186,12 +178,20 @@ def results_list(ctx, demo_id=None, limit=50):
 @click.pass_context
 def results_show(ctx, run_id, catalog_dir, taxonomy_dir):
     """The full result table of one recorded run."""
+    from ..demos import load_result
+    from ..explore import reported_figures
+    from ..report import format_result
     from ..results import ResultsStore
 
-    result = ResultsStore((ctx.obj or {}).get("db")).get(run_id)
-    if result is None:
-        raise click.BadParameter(f"no run {run_id}", param_hint="RUN_ID")
-    click.echo(format_result(result, open_catalog(catalog_dir, taxonomy_dir)))
+    stored = ResultsStore((ctx.obj or {}).get("db")).get(run_id)
+    if stored is None:
+        usage_error(f"no run {run_id} in the results store (diffatlas results list shows the runs)")
+    try:
+        result = load_result(stored)
+    except ValueError as exc:
+        click.echo(f"run {run_id}: {exc}", err=True)
+        sys.exit(1)
+    click.echo(format_result(result, reported_figures(open_catalog(catalog_dir, taxonomy_dir), result.papers)))
 
 
 @results.command("export")

@@ -50,8 +50,14 @@ from typing import Optional
 
 import torch
 
-from . import harness, metrics, substrate
-from .registry import Demo, Param, RunContext
+from ..core import harness
+from ..core.checkpoints import config_hash, find_checkpoint, load_weights, save_checkpoint, training_meta, verify_checkpoint
+from ..core.data import digits_split
+from ..core.device import pick_device
+from ..core.model import alphas_cumprod, make_unet
+from ..core.progress import Progress
+from ..core.spec import Demo, Param, ParamError, RunContext, common
+from ..core.training import load_teacher, teacher_for, teacher_key
 
 BASE_STEPS = 32
 
@@ -97,11 +103,11 @@ def predict_x0(net, z: torch.Tensor, t: torch.Tensor, ac: torch.Tensor, clip: bo
 
 
 def ddim_step(z: torch.Tensor, x0: torch.Tensor, t: torch.Tensor, s: torch.Tensor, ac: torch.Tensor) -> torch.Tensor:
-    at, st = alpha_sigma(t, ac)
-    as_, ss = alpha_sigma(s, ac)
-    at, st, as_, ss = (u.view(-1, 1, 1, 1) for u in (at, st, as_, ss))
-    eps = (z - at * x0) / st
-    return as_ * x0 + ss * eps
+    """z_s = alpha_s x0 + sigma_s eps, with eps = (z_t - alpha_t x0) / sigma_t (deterministic DDIM)."""
+    alpha_t, sigma_t = (u.view(-1, 1, 1, 1) for u in alpha_sigma(t, ac))
+    alpha_s, sigma_s = (u.view(-1, 1, 1, 1) for u in alpha_sigma(s, ac))
+    eps = (z - alpha_t * x0) / sigma_t
+    return alpha_s * x0 + sigma_s * eps
 
 
 @torch.no_grad()
@@ -134,14 +140,13 @@ class _Raw(torch.nn.Module):
 
 
 def distill_round(teacher_unet, student_steps: int, cfg: DistillConfig, device: torch.device,
-                  progress: Optional[harness.Progress] = None, iters: Optional[int] = None):
+                  progress: Optional[Progress] = None, iters: Optional[int] = None):
     """Train a student with `student_steps` steps from a teacher with twice as many."""
     iters = iters or cfg.iters
     gen = torch.Generator().manual_seed(cfg.seed + student_steps)
     torch.manual_seed(cfg.seed + student_steps)
-    ac = substrate.alphas_cumprod().to(device)
-    data = substrate.digits_split().train_x
-    teacher = _Raw(teacher_unet).eval()
+    ac = alphas_cumprod().to(device)
+    data = digits_split().train_x
     student_unet = copy.deepcopy(teacher_unet).train()
     student = _Raw(student_unet)
     for p in student_unet.parameters():
@@ -163,18 +168,23 @@ def distill_round(teacher_unet, student_steps: int, cfg: DistillConfig, device: 
         s = torch.tensor([g_student[i + 1] for i in k], device=device)
         mid = torch.tensor([g_teacher[2 * i + 1] for i in k], device=device)
         noise = torch.randn(x0.shape, generator=gen).to(device)
+        # z_t = alpha_t x + sigma_t eps
         a_t, s_t = alpha_sigma(t, ac)
         z_t = a_t.view(-1, 1, 1, 1) * x0 + s_t.view(-1, 1, 1, 1) * noise
         with torch.no_grad():
+            # two teacher DDIM steps: z_t -> z_mid -> z_s
             x_a = predict_x0(teacher, z_t, t, ac)
             z_mid = ddim_step(z_t, x_a, t, mid, ac)
             x_b = predict_x0(teacher, z_mid, mid, ac)
             last = (s < 0).view(-1, 1, 1, 1)
             z_s = torch.where(last, x_b, ddim_step(z_mid, x_b, mid, s.clamp(min=0), ac))
+            # x~ = (z_s - (sigma_s / sigma_t) z_t) / (alpha_s - (sigma_s / sigma_t) alpha_t): the x that one
+            # student DDIM step t -> s must predict to land on z_s (at the last step, s = clean: x~ = z_s)
             a_s, s_s = alpha_sigma(s, ac)
             ratio = (s_s / s_t).view(-1, 1, 1, 1)
             denom = a_s.view(-1, 1, 1, 1) - ratio * a_t.view(-1, 1, 1, 1)
             target = torch.where(last, z_s, (z_s - ratio * z_t) / denom)
+        # L = max(SNR_t, 1) || x_hat(z_t) - x~ ||^2 (the paper's "truncated SNR" weighting)
         x_hat = predict_x0(student, z_t, t, ac, clip=False)
         snr = (a_t ** 2 / s_t ** 2).clamp(min=1.0).view(-1, 1, 1, 1)
         loss = (snr * (x_hat - target) ** 2).mean()
@@ -192,7 +202,7 @@ def distill_round(teacher_unet, student_steps: int, cfg: DistillConfig, device: 
 
 def student_key(steps: int, cfg: Optional[DistillConfig] = None) -> str:
     cfg = cfg or FULL_DISTILL
-    return substrate.config_hash("pd-student", substrate.teacher_key(), cfg.to_dict(), steps)
+    return config_hash("pd-student", teacher_key(), cfg.to_dict(), steps)
 
 
 def round_steps(cfg: Optional[DistillConfig] = None) -> list[int]:
@@ -206,31 +216,31 @@ def round_steps(cfg: Optional[DistillConfig] = None) -> list[int]:
 
 def train_all_students(out: Path, force: bool = False, cfg: Optional[DistillConfig] = None) -> None:
     cfg = cfg or FULL_DISTILL
-    device = substrate.pick_device()
-    teacher, _ = substrate.load_teacher(device=device, train_if_missing=False)
+    device = pick_device()
+    teacher, _ = load_teacher(device=device, train_if_missing=False)
     current = teacher
     for steps in round_steps(cfg):
         key = student_key(steps, cfg)
-        existing = substrate.verify_checkpoint("pd-student", key, out)
+        existing = verify_checkpoint("pd-student", key, out)
         if existing and not force:
-            current = substrate.load_weights(substrate.make_unet(), existing).to(device).eval()
+            current = load_weights(make_unet(), existing).to(device).eval()
             print(f"student {steps} steps present; skipping", flush=True)
             continue
         started = time.time()
         student, loss = distill_round(current, steps, cfg, device)
-        meta = substrate.training_meta(cfg, "python -m reference_impls.train students",
+        meta = training_meta(cfg, "python -m reference_impls.train students",
                                        {"student_steps": steps, "teacher_steps": 2 * steps, "final_loss": loss,
-                                        "train_seconds": time.time() - started, "teacher_key": substrate.teacher_key()})
-        path = substrate.save_checkpoint(student, "pd-student", key, out, meta)
-        current = substrate.load_weights(substrate.make_unet(), path).to(device).eval()
+                                        "train_seconds": time.time() - started, "teacher_key": teacher_key()})
+        path = save_checkpoint(student, "pd-student", key, out, meta)
+        current = load_weights(make_unet(), path).to(device).eval()
         print(f"student {2 * steps}->{steps}: loss {loss:.4f}, {time.time() - started:.0f}s", flush=True)
 
 
 def load_student(steps: int, device: torch.device):
-    path, where = substrate.find_checkpoint("pd-student", student_key(steps))
+    path, where = find_checkpoint("pd-student", student_key(steps))
     if path is None:
         return None, "missing"
-    return substrate.load_weights(substrate.make_unet(), path).to(device).eval(), where
+    return load_weights(make_unet(), path).to(device).eval(), where
 
 
 # ---------------------------------------------------------------------------
@@ -238,88 +248,87 @@ def load_student(steps: int, device: torch.device):
 # ---------------------------------------------------------------------------
 
 
-def _method(label: str, unet, steps: int, role: str, info: dict) -> tuple[harness.Method, torch.nn.Module]:
-    ac_cache: dict = {}
+def ddim_method(label: str, unet, steps: int, role: str, extra: dict) -> harness.Method:
+    """DDIM on the trailing grid with `unet` (the teacher or a student) in `steps` steps."""
+    ac_on: dict = {}
 
-    def fn(noise, seed, counter):
-        ac = ac_cache.setdefault(noise.device, substrate.alphas_cumprod().to(noise.device))
-        return ddim_sample(lambda z, t: counter(z, t), noise, steps, ac)
+    def fn(noise, seed, net):
+        if noise.device not in ac_on:
+            ac_on[noise.device] = alphas_cumprod().to(noise.device)
+        return ddim_sample(net, noise, steps, ac_on[noise.device])
 
-    return harness.Method(label, fn, steps, role, dict(info, steps=steps, sampler="DDIM (trailing grid, clipped x0)")), unet
+    return harness.Method(label, fn, steps, role, model=unet,
+                          extra=dict(extra, steps=steps, sampler="DDIM (trailing grid, clipped x0)"))
 
 
-def run(params: dict, ctx: RunContext) -> dict:
-    device, progress = ctx.device, ctx.progress
-    progress.stage(0.0, 0.03).report(0.0, "loading teacher and students")
-    teacher, source = substrate.load_teacher(device=device)
-    n, seeds, batch = params["n_samples"], list(range(params["seeds"])), params["batch"]
-    students: dict[int, tuple] = {}
-    notes: list[str] = []
-    live_rows_info: dict = {}
+def _students(params: dict, teacher, ctx: RunContext, notes: list[str]) -> dict:
+    """The students to measure: committed (or retrained now), plus the short live round of the quick config."""
+    students: dict = {}
     if params["retrain"]:
         cfg = DistillConfig(iters=params["iters_per_round"])
-        current = teacher
-        rounds = round_steps(cfg)
+        current, rounds = teacher, round_steps(cfg)
         for i, steps in enumerate(rounds):
-            progress.stage(0.03 + 0.6 * i / len(rounds), 0.03 + 0.6 * (i + 1) / len(rounds))
-            current, _ = distill_round(current, steps, cfg, device, progress)
+            ctx.progress.stage(0.02 + 0.5 * i / len(rounds), 0.02 + 0.5 * (i + 1) / len(rounds))
+            current, _ = distill_round(current, steps, cfg, ctx.device, ctx.progress)
             students[steps] = (current, f"trained now ({cfg.iters} iters/round)")
-    else:
-        for steps in params["student_steps"]:
-            unet, where = load_student(steps, device)
-            if unet is None:
-                notes.append(f"no committed {steps}-step student (run 'python -m reference_impls.train students')")
-                continue
-            students[steps] = (unet, where)
-    if params["live_iters"] > 0 and not params["retrain"]:
-        parent, _ = load_student(2, device)
-        if parent is not None:
-            progress.stage(0.03, 0.4)
-            started = time.perf_counter()
-            live, loss = distill_round(parent, 1, FULL_DISTILL, device, progress, iters=params["live_iters"])
-            live_rows_info = {"train_seconds": time.perf_counter() - started, "final_loss": loss}
-            notes.append(f"live round 2->1 steps: {params['live_iters']} iterations in "
-                         f"{live_rows_info['train_seconds']:.1f}s (the committed 1-step student had "
-                         f"{FULL_DISTILL.iters}); loss {loss:.4f}")
-            students["live"] = (live, "trained now")
-    harness.warm_up(teacher, device, batch)
-    methods = [_method(f"teacher DDIM {params['teacher_full_steps']}", teacher, params["teacher_full_steps"],
-                       "baseline", {"model": "teacher"})]
+        return students
     for steps in params["student_steps"]:
-        methods.append(_method(f"teacher DDIM {steps}", teacher, steps, "equal-cost", {"model": "teacher"}))
+        unet, where = load_student(steps, ctx.device)
+        if unet is None:
+            notes.append(f"no committed {steps}-step student (run 'python -m reference_impls.train students')")
+        else:
+            students[steps] = (unet, where)
+    parent = students[2][0] if 2 in students else load_student(2, ctx.device)[0]
+    if params["live_iters"] > 0 and parent is not None:
+        ctx.progress.stage(0.02, 0.3)
+        started = time.perf_counter()
+        live, loss = distill_round(parent, 1, FULL_DISTILL, ctx.device, ctx.progress, iters=params["live_iters"])
+        seconds = time.perf_counter() - started
+        notes.append(f"live round 2->1 steps: {params['live_iters']} iterations in {seconds:.1f}s (the committed "
+                     f"1-step student had {FULL_DISTILL.iters}); loss {loss:.4f}")
+        students["live"] = (live, "trained now (live, short)")
+    return students
+
+
+def run(params: dict, ctx: RunContext):
+    # 1. teacher and students
+    teacher, info = teacher_for(ctx, params)
+    notes: list[str] = []
+    students = _students(params, teacher, ctx, notes)
+    # 2. methods: the teacher at its full step count, then per step count the teacher (equal cost) and the student
+    full = ddim_method(f"teacher DDIM {params['teacher_full_steps']}", teacher, params["teacher_full_steps"],
+                       "full-cost", {"model": "teacher"})
+    methods = [full]
+    for steps in params["student_steps"]:
+        methods.append(ddim_method(f"teacher DDIM {steps}", teacher, steps, "equal-cost", {"model": "teacher"}))
         if steps in students:
             unet, where = students[steps]
-            methods.append(_method(f"student {steps}", unet, steps, "technique",
-                                   {"model": f"student ({where})"}))
+            methods.append(ddim_method(f"student {steps}", unet, steps, "technique", {"model": f"student ({where})"}))
     if "live" in students:
-        methods.append(_method("student 1 (live round)", students["live"][0], 1, "technique",
-                               {"model": "student (live, short)", **live_rows_info}))
-    rows = []
-    start = progress.fraction if params["live_iters"] or params["retrain"] else 0.05
-    total = sum(m.expected_nfe for m, _ in methods)
-    done = 0
-    for m, unet in methods:
-        progress.stage(start + (0.95 - start) * done / total, start + (0.95 - start) * (done + m.expected_nfe) / total)
-        rows.append(harness.measure(m, unet, n, seeds, device, batch, progress, ctx.out_dir / "grids"))
-        done += m.expected_nfe
-    baseline = methods[0][0].label
-    harness.compare(rows, baseline)
-    for r in rows:
-        if r["role"] != "technique":
-            continue
-        same = next((q for q in rows if q["method"] == f"teacher DDIM {r['steps']}"), None)
-        if same:
-            notes.append(harness.verdict(r, same, " [equal-cost baseline: teacher, same steps]"))
-        notes.append(harness.verdict(r, rows[0], f" [full-cost baseline; {r['speedup']:.1f}x faster]"))
-    return {
-        "rows": rows,
-        "baseline": baseline,
-        "equal_cost": "the teacher with the same DDIM sampler at the same number of steps",
-        "anchors": metrics.anchors(n),
-        "notes": notes,
-        "chart": {"x": ["nfe", "wall_s"], "y": "fd"},
-        **harness.provenance(rows, teacher, source, distill_config=FULL_DISTILL.to_dict()),
-    }
+        methods.append(ddim_method("student 1 (live round)", students["live"][0], 1, "technique",
+                                   {"model": students["live"][1]}))
+    # 3. measure
+    measured = harness.measure_all(methods, teacher, ctx, params)
+    # 4. verdicts: each student against the teacher at the same steps and at its full count
+    comparisons = []
+    for m in methods:
+        if m.role == "technique":
+            comparisons += measured.compare(m.label, f"teacher DDIM {m.nfe:.0f}") + measured.compare(m.label, full.label)
+    # 5. result
+    return harness.result(measured, comparisons, params, notes=notes, model=dict(info, distill=FULL_DISTILL.to_dict()),
+                          equal_cost="the teacher with the same DDIM sampler at the same number of steps")
+
+
+def _check(params: dict) -> None:
+    if (params["width"], params["image_size"]) != (1, 16) and not params["retrain"]:
+        raise ParamError("parameters 'width'/'image_size': students are committed only for width=1, image_size=16; "
+                         "set retrain=true to distil a bigger teacher now (a GPU job)")
+    if params["live_iters"] > 0 and 1 not in params["student_steps"]:
+        raise ParamError("parameter 'live_iters': the live 2->1 round is compared with the teacher at 1 step; "
+                         "include 1 in student_steps or set live_iters=0")
+    if params["teacher_full_steps"] <= max(params["student_steps"]):
+        raise ParamError(f"parameter 'teacher_full_steps': {params['teacher_full_steps']} must exceed every student "
+                         "step count (it is the full-cost baseline)")
 
 
 DEMO = Demo(
@@ -328,17 +337,20 @@ DEMO = Demo(
     summary="Each round trains a student whose one DDIM step matches two teacher steps; measured against the teacher at the same and at its full step count.",
     nodes=("shen2025:algorithm.sampling.distillation", "ma2024:part5.distillation"),
     papers=("progressive-distillation-fast-sampling-2022", "denoising-diffusion-implicit-models-2021"),
-    params=(
-        Param("n_samples", "int", 200, 1000, "samples per seed", 50, 5000),
-        Param("seeds", "int", 2, 3, "noise seeds", 1, 10),
-        Param("batch", "int", 200, 500, "batch size per network call", 1, 4096),
-        Param("student_steps", "ints", [8, 4, 2, 1], [8, 4, 2, 1], "student step counts to evaluate", 1, 32),
-        Param("teacher_full_steps", "int", 32, 32, "teacher DDIM steps for the full-cost baseline", 2, 1000),
-        Param("live_iters", "int", 40, 0, "iterations of a live 2->1 round (0 = none)", 0, 100000),
-        Param("retrain", "bool", False, False, "redo every round now instead of loading committed students (GPU)"),
-        Param("iters_per_round", "int", 600, 600, "iterations per round when retrain=true", 1, 100000),
+    params=common(n_samples=(200, 1000), seeds=(5, 5)) + (
+        Param(name="student_steps", type=int, many=True, quick=[8, 4, 2, 1], full=[8, 4, 2, 1], lo=1, hi=32,
+              help="student step counts to evaluate"),
+        Param(name="teacher_full_steps", type=int, quick=32, full=32, lo=2, hi=1000,
+              help="teacher DDIM steps for the full-cost baseline"),
+        Param(name="live_iters", type=int, quick=40, full=0, lo=0, hi=100000,
+              help="iterations of a live 2->1 round (0 = none)"),
+        Param(name="retrain", type=bool, quick=False, full=False,
+              help="redo every round now instead of loading committed students (GPU)"),
+        Param(name="iters_per_round", type=int, quick=600, full=600, lo=1, hi=100000,
+              help="iterations per round when retrain=true"),
     ),
     run=run,
+    check=_check,
     module=__name__,
     quick_seconds=30,
     full_seconds=200,

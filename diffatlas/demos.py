@@ -1,0 +1,69 @@
+"""The one door from diffatlas to the reference implementations.
+
+The command line, the app and the benchmark list, run and record demos
+through these functions; `reference_impls` never imports diffatlas, and a run
+is recorded in the results store here and nowhere else. torch is imported
+only when a demo is listed or run.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Callable, Optional
+
+from reference_impls.core.result import DemoResult
+from reference_impls.core.spec import ParamError  # torch-free
+
+__all__ = ["ParamError", "DemoResult", "registry", "get_demo", "check", "run_and_record", "load_result"]
+
+
+def registry() -> dict:
+    from reference_impls import registry as reg
+
+    return reg.registry()
+
+
+def get_demo(demo_id: str):
+    from reference_impls import registry as reg
+
+    return reg.get_demo(demo_id)
+
+
+def check(demo_id: str, mode: str = "quick", overrides: Optional[dict] = None, device: Optional[str] = None,
+          dtype: str = "fp32") -> dict:
+    """Parse and check a demo's parameters and options without running it; ParamError on a bad one."""
+    from reference_impls import registry as reg
+
+    params = reg.get_demo(demo_id).resolve(mode, overrides)
+    reg.check_options(dtype, device)
+    return params
+
+
+def run_and_record(demo_id: str, mode: str = "quick", overrides: Optional[dict] = None, *, device: Optional[str] = None,
+                   dtype: str = "fp32", compile: bool = False, progress: Optional[Callable[[float, str], None]] = None,
+                   should_stop: Optional[Callable[[], bool]] = None, out_dir: Optional[Path] = None,
+                   record: bool = True, db_path: Optional[Path] = None) -> DemoResult:
+    """Run one demo and record it. The result is written to its run folder first, so a store that
+    cannot take it (locked, corrupt, read-only) never loses a finished run."""
+    from reference_impls import registry as reg
+
+    result = reg.run_demo(demo_id, mode, overrides, device=device, progress=progress, should_stop=should_stop,
+                          out_dir=out_dir, dtype=dtype, compile=compile)
+    saved = Path(result.out_dir) / "result.json"
+    saved.write_text(json.dumps(result.to_json(), indent=1, sort_keys=True), encoding="utf-8")
+    if record:
+        from .results import ResultsStore
+
+        try:
+            result.run_id = ResultsStore(db_path).record(result)
+        except Exception as exc:  # the run is safe in result.json; say where
+            print(f"[diffatlas] the run could not be recorded in the results store ({exc}); "
+                  f"its result is in {saved}", file=sys.stderr)
+    return result
+
+
+def load_result(data: dict) -> DemoResult:
+    """A stored result as a DemoResult; ValueError for one recorded by an older harness."""
+    return DemoResult.from_json(data)

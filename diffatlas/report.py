@@ -1,0 +1,145 @@
+"""A demo result as text: the command line's tables and the benchmark's Markdown.
+
+Both read the one typed result (`reference_impls.core.result.DemoResult`);
+the columns are `RESULT_COLUMNS`, the verdict sentences come from its
+comparisons (`DemoResult.findings`).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Iterable
+
+from reference_impls.core.result import RESULT_COLUMNS, DemoResult
+
+# Integer-valued columns print without decimals; the rest by magnitude.
+INTEGER_COLUMNS = {"nfe", "nfe_expected", "coverage", "seeds", "n_samples", "parameters", "weight_bytes", "steps",
+                   "id", "run_id", "distinct_neighbours", "nfe_budget", "nfe_to_target", "start_t", "key_step",
+                   "value_step"}
+HEADERS = {"ms_per_sample": "ms/sample", "time_spread": "spread", "speedup": "speed-up", "flops_per_sample": "GFLOP/sample",
+           "latency_ms": "b1 latency ms", "fd": "FD", "fd_se": "FD se", "kid": "KIDx1e3", "kid_se": "KID se",
+           "confidence": "conf", "coverage": "classes", "peak_mem_mb": "peak MB", "nfe": "NFE"}
+
+
+def fmt(value, column: str = "") -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else ""
+    if column == "flops_per_sample" and isinstance(value, (int, float)):
+        return f"{value / 1e9:.3f}"
+    if column == "speedup" and isinstance(value, (int, float)):
+        return f"{value:.1f}x"
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return "nan"
+        if column in INTEGER_COLUMNS and value.is_integer():
+            return f"{value:.0f}"
+        if abs(value) >= 100:
+            return f"{value:.0f}"
+        if abs(value) >= 1:
+            return f"{value:.2f}"
+        return f"{value:.3f}"
+    if isinstance(value, list):
+        return ",".join(map(str, value))
+    return str(value)
+
+
+def table(rows: Iterable[dict], columns: list[str]) -> str:
+    """A plain-text table."""
+    rows = list(rows)
+    heads = [HEADERS.get(c, c) for c in columns]
+    cells = [[fmt(r.get(c), c) for c in columns] for r in rows]
+    widths = [max([len(h)] + [len(row[i]) for row in cells]) for i, h in enumerate(heads)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(heads, widths)), "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in cells]
+    return "\n".join(lines)
+
+
+def md_table(rows: Iterable[dict], columns: list[str]) -> str:
+    rows = list(rows)
+    lines = ["| " + " | ".join(HEADERS.get(c, c) for c in columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
+    lines += ["| " + " | ".join(fmt(r.get(c), c).replace("|", "\\|") for c in columns) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def row_dicts(result: DemoResult) -> list[dict]:
+    return [r.flat() for r in result.rows]
+
+
+def columns_of(result: DemoResult) -> list[str]:
+    rows = row_dicts(result)
+    return [c for c in RESULT_COLUMNS if any(r.get(c) not in (None, "") for r in rows)]
+
+
+def anchors_line(result: DemoResult) -> str:
+    a = result.anchors
+    return (f"anchors at {a['samples']} real samples, {a['draws']} draws: FD floor {a['fd_floor']:.1f} \u00b1 "
+            f"{a['fd_floor_sd']:.1f}, ceiling {a['fd_ceiling']:.0f} \u00b1 {a['fd_ceiling_sd']:.0f}; KID x1000 floor "
+            f"{a['kid_floor']:.1f} \u00b1 {a['kid_floor_sd']:.1f}, ceiling {a['kid_ceiling']:.0f}; "
+            f"{a['live_features']} of {a['features']} classifier features live; classifier held-out accuracy "
+            f"{a['classifier_accuracy']:.3f}")
+
+
+def header_lines(result: DemoResult) -> list[str]:
+    flagged = result.checks.get("timing_unreliable_rows") or []
+    return [
+        f"mode {result.mode}; device {result.device}; {result.threads} torch threads; dtype {result.dtype}"
+        f"{'; compiled' if result.compiled else ''}; torch {result.versions.get('torch')}, diffusers "
+        f"{result.versions.get('diffusers')}; git {result.git or '?'}; {result.duration_s:.1f}s",
+        anchors_line(result),
+        f"model: {result.model['parameters']:,} parameters ({result.model['source']}); full-cost baseline: "
+        f"{result.baseline}; equal-cost baseline: {result.equal_cost}",
+        ("timing unreliable (machine busy; repeats spread more than 50%): " + ", ".join(flagged)) if flagged
+        else "timing: every row's repeats within 50% of each other",
+    ]
+
+
+VERDICT_RULE = ("Verdicts: paired over the shared noise seeds, 95% t-interval of the per-seed differences; 'better'/"
+                "'worse' when it excludes zero, 'no detectable difference' when it lies within \u00b110% of the "
+                "reference, otherwise 'inconclusive at this size'.")
+
+
+def format_result(result: DemoResult, reported: list[dict] | None = None) -> str:
+    """The command line's view of a result."""
+    lines = [result.title] + header_lines(result) + ["", table(row_dicts(result), columns_of(result)), ""]
+    for name, rows in result.tables.items():
+        lines += [name + ":", table(rows, list(rows[0].keys())) if rows else "(none)", ""]
+    lines += ["Findings. " + VERDICT_RULE]
+    lines += [f"  - {f}" for f in result.findings()]
+    lines += [f"  * {n}" for n in result.notes]
+    grids = sorted({r.grid for r in result.rows if r.grid})
+    if grids:
+        lines.append(f"sample grids: {Path(grids[0]).parent}")
+    if reported:
+        lines += ["", "What the catalog says the papers report (other datasets and hardware; for orientation):"]
+        lines += [f"  - {reported_line(r)}" for r in reported]
+    if result.run_id is not None:
+        lines.append(f"recorded as run {result.run_id} (diffatlas results show {result.run_id})")
+    return "\n".join(lines)
+
+
+def reported_line(r: dict) -> str:
+    return (f"{r['paper']}: {r['metric']} {r['value']}{(' ' + r['unit']) if r['unit'] else ''}"
+            f"{' on ' + r['dataset'] if r['dataset'] else ''}{' at ' + str(r['steps']) + ' steps' if r['steps'] else ''}"
+            f"{' (' + r['hardware'] + ')' if r['hardware'] else ''} [{r['source']}]")
+
+
+def markdown_section(result: DemoResult, reported: list[dict] | None = None) -> str:
+    """One demo's section of a benchmark report."""
+    params = ", ".join(f"`{k}={fmt(v)}`" for k, v in result.params.items())
+    out = [f"## {result.title}", "",
+           f"Demo `{result.demo}`, run {result.created} at git `{result.git or '?'}`, {result.duration_s / 60:.1f} min, "
+           f"{result.threads} torch threads, {result.dtype}. Parameters: {params}", ""]
+    out += [f"- {line}" for line in header_lines(result)[1:]] + [""]
+    out += [md_table(row_dicts(result), columns_of(result)), ""]
+    for name, rows in result.tables.items():
+        out += [f"**{name}**", "", md_table(rows, list(rows[0].keys())) if rows else "(none)", ""]
+    out += ["Findings (" + VERDICT_RULE + "):", ""] + [f"- {f}" for f in result.findings()]
+    out += [f"- {n}" for n in result.notes] + [""]
+    if reported:
+        out += ["What the catalog says the papers report:", ""] + [f"- {reported_line(r)}" for r in reported] + [""]
+    else:
+        out += ["(The catalog records no reported figures for these papers yet.)", ""]
+    return "\n".join(out)
