@@ -154,7 +154,7 @@ class Demo:
     quick_seconds: float  # measured on the shared 2-core reference CPU, warm start
     full_seconds: float
     check: Optional[Callable[[dict], None]] = None  # cross-parameter rules; raise ParamError
-    family: str = field(default="")
+    smoke: dict = field(default_factory=dict)         # overrides of the quick config that the tests run (seconds)
 
     def param(self, name: str) -> Param:
         for p in self.params:
