@@ -67,3 +67,46 @@ def run_and_record(demo_id: str, mode: str = "quick", overrides: Optional[dict] 
 def load_result(data: dict) -> DemoResult:
     """A stored result as a DemoResult; ValueError for one recorded by an older harness."""
     return DemoResult.from_json(data)
+
+
+class BackgroundRun:
+    """One demo run in a thread: progress, cancellation and the outcome, shared with a page.
+
+    The app's Demos page starts one per browser session; the page only reads
+    `fraction`, `message`, `running`, `result`, `cancelled` and `error`.
+    """
+
+    def __init__(self, demo_id: str, mode: str, params: dict, **options):
+        import threading
+        import time
+
+        self.demo_id, self.mode, self.params, self.options = demo_id, mode, params, options
+        self.fraction, self.message = 0.0, "starting"
+        self.result: Optional[DemoResult] = None
+        self.error: Optional[BaseException] = None
+        self.cancelled = False
+        self._stop = threading.Event()
+        self.started = time.time()
+        self.thread = threading.Thread(target=self._run, name=f"demo-{demo_id}", daemon=True)
+        self.thread.start()
+
+    def _progress(self, fraction: float, message: str) -> None:
+        self.fraction, self.message = fraction, message
+
+    def _run(self) -> None:
+        from reference_impls.core.progress import Cancelled
+
+        try:
+            self.result = run_and_record(self.demo_id, self.mode, self.params, progress=self._progress,
+                                         should_stop=self._stop.is_set, **self.options)
+        except Cancelled:
+            self.cancelled = True
+        except Exception as exc:  # shown on the page
+            self.error = exc
+
+    def cancel(self) -> None:
+        self._stop.set()
+
+    @property
+    def running(self) -> bool:
+        return self.thread.is_alive()

@@ -2,40 +2,41 @@
 
 Pick a demo (?demo=<id> preselects it; the taxonomy pages link here), set its
 parameters within their bounds, run it. The run happens in a background
-thread owned by this browser session, so the page shows live progress and a
-cancel button, and other sessions are never blocked. Results are recorded in
-the results store; past runs can be reopened. Next to the measurements: the
-figures the catalog says the papers report, and the demo's source code.
+thread owned by this browser session (`diffatlas.demos.BackgroundRun`), so
+the page shows live progress and a cancel button and other sessions are never
+blocked. Results are recorded in the results store; past runs can be
+reopened. Next to the measurements: the figures the catalog says the papers
+report, and the demo's source code. Every verdict sentence comes from the
+result's paired comparisons.
 """
 
 from __future__ import annotations
 
 import math
-
-import threading
 import time
 from pathlib import Path
 
 import streamlit as st
 
 import appkit
+from diffatlas import demos as demo_door
+from diffatlas.explore import reported_figures
 from diffatlas.htmlsafe import md, md_code
 
 catalog = appkit.get_catalog()
 st.title("Demos")
 st.caption("Each demo measures, on this machine and in one run, what a technique buys in speed and costs in quality "
-           "against its full-cost baseline and an equal-cost baseline. Differences smaller than the seed-to-seed "
-           "spread are reported as no difference.")
+           "against its full-cost baseline and an equal-cost baseline. Every method runs on the same noise seeds; "
+           "each difference is paired over those seeds with a 95% interval, and a difference the run cannot resolve "
+           "is reported as inconclusive, never as a win.")
 
 
 @st.cache_resource(show_spinner="Loading the reference implementations...")
 def load_registry():
-    from reference_impls import registry  # imports torch; only this page does
-
-    return registry, registry.registry()
+    return demo_door.registry()  # imports torch; only this page does
 
 
-registry, demos = load_registry()
+demos = load_registry()
 ids = list(demos)
 
 # -- choose a demo ----------------------------------------------------------------
@@ -52,8 +53,7 @@ node_links = []
 for ref in demo.nodes:
     tid, _, node_id = ref.partition(":")
     node = catalog.node(tid, node_id)
-    name = node.name if node else node_id
-    node_links.append(f"{md(name)} ({md_code(ref)})")
+    node_links.append(f"{md(node.name if node else node_id)} ({md_code(ref)})")
 st.markdown("**Taxonomy nodes:** " + "; ".join(node_links))
 paper_bits = []
 for pid in demo.papers:
@@ -61,7 +61,7 @@ for pid in demo.papers:
     paper_bits.append(f"{md(paper.title)} ({paper.year})" if paper else f"{md_code(pid)} (not in this catalog)")
 st.markdown("**Papers implemented:** " + "; ".join(paper_bits))
 
-# -- parameters -----------------------------------------------------------------------
+# -- parameters and options ---------------------------------------------------------------
 left, right = st.columns([1, 2])
 with left:
     mode = st.radio("Configuration", ["quick", "full"], horizontal=True, key=f"mode_{demo_id}",
@@ -69,74 +69,44 @@ with left:
                          f"{demo.full_seconds / 60:.0f} min there (meant for a GPU)")
     device = st.selectbox("Device", ["auto", "cpu", "cuda"], key="demo_device",
                           help="auto picks CUDA when present, else the CPU")
+    dtype = st.selectbox("Precision", ["fp32", "bf16", "fp16"], key="demo_dtype",
+                         help="every network call under autocast at this precision")
+    compile_ = st.checkbox("torch.compile", key="demo_compile", help="compile every model first (not timed)")
 values: dict = {}
 with right:
     with st.expander("Parameters", expanded=False):
         cols = st.columns(2)
         for i, p in enumerate(demo.params):
             default = p.quick if mode == "quick" else p.full
-            key = f"param_{demo_id}_{mode}_{p.name}"
-            col = cols[i % 2]
-            label = f"{p.name}"
-            helptext = f"{p.help}; allowed: {p.bounds()}"
-            if p.kind == "bool":
-                values[p.name] = col.checkbox(label, value=bool(default), key=key, help=helptext)
-            elif p.kind == "int":
-                values[p.name] = col.number_input(label, value=int(default), min_value=int(p.min) if p.min is not None else None,
-                                                  max_value=int(p.max) if p.max is not None else None, step=1, key=key, help=helptext)
-            elif p.kind == "float":
-                values[p.name] = col.number_input(label, value=float(default), min_value=p.min, max_value=p.max, key=key,
-                                                  help=helptext)
-            elif p.kind == "str" and p.choices:
-                values[p.name] = col.selectbox(label, list(p.choices), index=list(p.choices).index(default), key=key,
+            key, col, helptext = f"param_{demo_id}_{mode}_{p.name}", cols[i % 2], f"{p.help}; allowed: {p.bounds()}"
+            if p.type is bool:
+                values[p.name] = col.checkbox(p.name, value=bool(default), key=key, help=helptext)
+            elif p.choices and p.many:
+                values[p.name] = col.multiselect(p.name, list(p.choices), default=list(default), key=key, help=helptext)
+            elif p.choices:
+                values[p.name] = col.selectbox(p.name, list(p.choices), index=list(p.choices).index(default), key=key,
                                                help=helptext)
-            elif p.kind == "strs" and p.choices:
-                values[p.name] = col.multiselect(label, list(p.choices), default=list(default), key=key, help=helptext)
+            elif p.type is int and not p.many:
+                values[p.name] = col.number_input(p.name, value=int(default), step=1, key=key, help=helptext,
+                                                  min_value=int(p.lo) if p.lo is not None else None,
+                                                  max_value=int(p.hi) if p.hi is not None else None)
+            elif p.type is float and not p.many:
+                values[p.name] = col.number_input(p.name, value=float(default), min_value=p.lo, max_value=p.hi,
+                                                  key=key, help=helptext)
             else:
                 shown = ",".join(map(str, default)) if isinstance(default, list) else str(default)
-                values[p.name] = col.text_input(label, value=shown, key=key, help=helptext)
+                values[p.name] = col.text_input(p.name, value=shown, key=key, help=helptext)
 
-# -- the background job ----------------------------------------------------------------
-
-
-class Job:
-    """One demo run in a thread; progress and cancellation shared with the page."""
-
-    def __init__(self, demo_id: str, mode: str, params: dict, device: str):
-        self.demo_id, self.mode, self.params, self.device = demo_id, mode, params, device
-        self.fraction, self.message = 0.0, "starting"
-        self.result = None
-        self.error = None
-        self.cancel = threading.Event()
-        self.started = time.time()
-        self.thread = threading.Thread(target=self._run, name=f"demo-{demo_id}", daemon=True)
-        self.thread.start()
-
-    def _progress(self, fraction: float, message: str) -> None:
-        self.fraction, self.message = fraction, message
-
-    def _run(self) -> None:
-        try:
-            self.result = registry.run_demo(self.demo_id, self.mode, self.params, device=self.device,
-                                            progress=self._progress, should_stop=self.cancel.is_set)
-        except Exception as exc:  # shown on the page; Cancelled included
-            self.error = exc
-
-    @property
-    def running(self) -> bool:
-        return self.thread.is_alive()
-
-
-job: Job | None = st.session_state.get("demo_job")
+# -- the background run ----------------------------------------------------------------------
+job: demo_door.BackgroundRun | None = st.session_state.get("demo_job")
 busy = job is not None and job.running
-run_clicked = st.button("Run", type="primary", icon=":material/play_arrow:", disabled=busy, key="demo_run")
-if run_clicked and not busy:
+if st.button("Run", type="primary", icon=":material/play_arrow:", disabled=busy, key="demo_run") and not busy:
     try:
-        params = demo.resolve(mode, values)
-    except registry.ParamError as exc:
+        params = demo_door.check(demo_id, mode, values, device, dtype)
+    except demo_door.ParamError as exc:
         st.error(str(exc))
     else:
-        job = Job(demo_id, mode, params, device)
+        job = demo_door.BackgroundRun(demo_id, mode, params, device=device, dtype=dtype, compile=compile_)
         st.session_state["demo_job"] = job
         st.session_state["demo_shown"] = None
         busy = True
@@ -144,17 +114,17 @@ if run_clicked and not busy:
 
 @st.fragment(run_every=1.0)
 def progress_panel() -> None:
-    current: Job | None = st.session_state.get("demo_job")
+    current: demo_door.BackgroundRun | None = st.session_state.get("demo_job")
     if current is None:
         return
     if current.running:
         st.progress(min(1.0, current.fraction), text=f"{current.demo_id}: {current.message} "
                                                       f"({time.time() - current.started:.0f}s)")
         if st.button("Cancel", icon=":material/stop:", key="demo_cancel"):
-            current.cancel.set()
-            st.info("Cancelling after the current network evaluation...")
+            current.cancel()
+            st.info("Cancelling before the next network evaluation...")
         return
-    if not st.session_state.get("demo_job_seen") is current:
+    if st.session_state.get("demo_job_seen") is not current:
         st.session_state["demo_job_seen"] = current
         st.rerun(scope="app")
 
@@ -163,63 +133,86 @@ if busy:
     progress_panel()
 
 if job is not None and not job.running:
-    if job.error is not None:
-        if type(job.error).__name__ == "Cancelled":
-            st.warning(f"Run of {job.demo_id} cancelled after {time.time() - job.started:.0f}s.")
-        else:
-            st.error(f"The run failed: {job.error}")
+    if job.cancelled:
+        st.warning(f"Run of {job.demo_id} cancelled after {time.time() - job.started:.0f}s.")
+    elif job.error is not None:
+        st.error(f"The run failed: {job.error}")
     elif job.result is not None and st.session_state.get("demo_shown") is None:
         st.session_state["demo_shown"] = job.result
 
-# -- showing a result -----------------------------------------------------------------
+# -- showing a result ------------------------------------------------------------------------
+VERDICT_ICON = {"better": "\u2705 better", "worse": "\u274c worse", "no detectable difference": "\u2248 no detectable difference",
+                "inconclusive": "\u2754 inconclusive"}
 
 
-def show_result(result: dict) -> None:
+def show_result(result: demo_door.DemoResult) -> None:
     import pandas as pd
     import plotly.express as px
 
-    st.subheader(f"Result: {result['title']}")
-    st.caption(f"run {result.get('run_id', '?')} \u00b7 {result['mode']} configuration \u00b7 {md(result['device'])} \u00b7 "
-               f"torch {result['versions']['torch']}, diffusers {result['versions']['diffusers']} \u00b7 "
-               f"git {result.get('git') or '?'} \u00b7 {result['duration_s']:.1f}s \u00b7 {result['created']}")
-    a = result["anchors"]
+    from diffatlas.report import columns_of, row_dicts
+
+    st.subheader(f"Result: {result.title}")
+    st.caption(f"run {result.run_id if result.run_id is not None else '(not recorded)'} \u00b7 {result.mode} configuration "
+               f"\u00b7 {md(result.device)} \u00b7 {result.threads} torch threads \u00b7 {result.dtype}"
+               f"{' · compiled' if result.compiled else ''} \u00b7 torch {result.versions.get('torch')}, diffusers "
+               f"{result.versions.get('diffusers')} \u00b7 git {md(result.git or '?')} \u00b7 {result.duration_s:.1f}s "
+               f"\u00b7 {result.created}")
+    a = result.anchors
     c = st.columns(4)
-    c[0].metric("FD floor (real vs real)", f"{a['fd_floor']:.1f}", help="FD-digits between real training digits and the held-out digits at this sample size: what a perfect generator scores")
-    c[1].metric("FD ceiling (noise)", f"{a['fd_ceiling']:.0f}", help="FD-digits of clipped Gaussian noise images")
-    c[2].metric("Classifier accuracy", f"{a['classifier_accuracy']:.3f}", help="held-out accuracy of the digits classifier whose features FD-digits uses")
-    c[3].metric("Model parameters", f"{result['model']['parameters']:,}", help=f"weights: {result['model']['source']}")
-    st.markdown(f"**Full-cost baseline:** {md(result['baseline'])} \u00b7 **equal-cost baseline:** {md(result['equal_cost'])}")
-    rows = pd.DataFrame(result["rows"])
-    cols = [c for c in ["method", "role", "nfe", "spacing", "schedule", "wall_s", "speedup", "overhead_share", "fd", "fd_std",
-                        "fd_ratio", "confidence", "coverage", "peak_mem_mb"] if c in rows]
-    st.dataframe(rows[cols], hide_index=True, key=f"result_table_{result.get('run_id')}",
-                 column_config={"wall_s": st.column_config.NumberColumn("wall s (median)", format="%.2f"),
-                                "speedup": st.column_config.NumberColumn("speed-up", format="%.1fx"),
-                                "overhead_share": st.column_config.NumberColumn("outside network", format="percent"),
-                                "fd": st.column_config.NumberColumn("FD-digits", format="%.1f"),
-                                "fd_std": st.column_config.NumberColumn("FD seed std", format="%.1f"),
-                                "fd_ratio": st.column_config.NumberColumn("FD / baseline", format="%.2f"),
-                                "confidence": st.column_config.NumberColumn(format="%.3f"),
-                                "peak_mem_mb": st.column_config.NumberColumn("peak MB", format="%.0f")})
+    c[0].metric("FD floor (real vs real)", f"{a['fd_floor']:.1f} \u00b1 {a['fd_floor_sd']:.1f}",
+                help=f"FD between {a['samples']} real training digits and the held-out digits, mean \u00b1 sd over "
+                     f"{a['draws']} draws: what a perfect generator scores at this sample size")
+    c[1].metric("KID\u00d710\u00b3 floor", f"{a['kid_floor']:.1f} \u00b1 {a['kid_floor_sd']:.1f}",
+                help="KID is unbiased, so its floor is near zero and can be negative")
+    c[2].metric("FD ceiling (noise)", f"{a['fd_ceiling']:.0f}", help="FD of clipped Gaussian noise images")
+    c[3].metric("Model parameters", f"{result.model['parameters']:,}", help=f"weights: {result.model['source']}")
+    flagged = result.checks.get("timing_unreliable_rows") or []
+    if flagged:
+        st.warning("Timing unreliable (machine busy: a row's repeats spread by more than 50%): " + md(", ".join(flagged)))
+    st.markdown(f"**Full-cost baseline:** {md(result.baseline)} \u00b7 **equal-cost baseline:** {md(result.equal_cost)}")
+    rows = pd.DataFrame(row_dicts(result))
+    st.dataframe(rows[columns_of(result)], hide_index=True, key=f"result_table_{result.run_id}_{result.created}",
+                 column_config={
+                     "ms_per_sample": st.column_config.NumberColumn("ms / sample", format="%.3f",
+                                                                    help="median over the repeats of wall time per sample"),
+                     "time_spread": st.column_config.NumberColumn("spread", format="percent",
+                                                                  help="(max - min) / median of the repeats"),
+                     "speedup": st.column_config.NumberColumn("speed-up", format="%.1fx"),
+                     "flops_per_sample": st.column_config.NumberColumn("FLOP / sample", format="%.3e"),
+                     "latency_ms": st.column_config.NumberColumn("batch-1 ms", format="%.1f"),
+                     "fd": st.column_config.NumberColumn("FD", format="%.1f"),
+                     "fd_se": st.column_config.NumberColumn("FD se", format="%.1f"),
+                     "kid": st.column_config.NumberColumn("KID\u00d710\u00b3", format="%.2f"),
+                     "kid_se": st.column_config.NumberColumn("KID se", format="%.2f"),
+                     "confidence": st.column_config.NumberColumn(format="%.3f"),
+                     "peak_mem_mb": st.column_config.NumberColumn("peak MB", format="%.0f")})
     chart = rows.copy()
-    chart["marker"] = chart["role"].map(lambda r: "full-cost baseline" if r == "baseline" else r)
-    x = st.segmented_control("Chart x axis", ["wall_s", "nfe"], default="wall_s", key=f"chart_x_{result.get('run_id')}") or "wall_s"
-    fig = px.scatter(chart, x=x, y="fd", error_y="fd_std", color="marker", symbol="marker", hover_name="method",
-                     log_x=True, log_y=True, labels={"fd": "FD-digits (lower is better)", "wall_s": "wall time, s (median)", "nfe": "NFE"})
-    # On a log axis, shapes take data values but annotations take log10 values (a plain
-    # annotation_text on add_hline would stretch the axis to 10^floor).
+    x = st.segmented_control("Chart x axis", ["ms_per_sample", "nfe", "flops_per_sample"], default="ms_per_sample",
+                             key=f"chart_x_{result.run_id}_{result.created}") or "ms_per_sample"
+    chart = chart[chart[x] > 0]
+    fig = px.scatter(chart, x=x, y="fd", error_y="fd_se", color="role", symbol="role", hover_name="method",
+                     log_x=True, log_y=True, labels={"fd": "FD (lower is better)", "ms_per_sample": "ms per sample (median)",
+                                                     "nfe": "NFE", "flops_per_sample": "FLOPs per sample"})
+    # On a log axis, shapes take data values but annotations take log10 values.
     fig.add_hline(y=a["fd_floor"], line_dash="dot")
     fig.add_annotation(x=1, xref="paper", y=math.log10(a["fd_floor"]), yref="y", text="real-vs-real floor",
                        showarrow=False, xanchor="right", yanchor="bottom")
     fig.update_traces(marker_size=11)
-    st.plotly_chart(fig, key=f"chart_{result.get('run_id')}_{x}")
-    st.markdown("**Findings**")
-    for note in result["notes"]:
+    st.plotly_chart(fig, key=f"chart_{result.run_id}_{result.created}_{x}")
+    st.markdown("**Findings** (paired over the seeds; 95% t-interval of the per-seed differences)")
+    for sentence in result.findings():
+        st.markdown(f"- {md(sentence)}")
+    for note in result.notes:
         st.markdown(f"- {md(note)}")
-    for name, table in (result.get("tables") or {}).items():
+    with st.expander("Every comparison"):
+        st.dataframe(pd.DataFrame([{"technique": c.technique, "reference": c.reference, "role": c.reference_role,
+                                    "metric": c.metric, "difference": c.difference, "95% CI low": c.ci_low,
+                                    "95% CI high": c.ci_high, "verdict": VERDICT_ICON.get(c.verdict, c.verdict),
+                                    "seeds": c.seeds} for c in result.comparisons]), hide_index=True)
+    for name, table in result.tables.items():
         st.markdown(f"**{md(name)}**")
         st.dataframe(pd.DataFrame(table), hide_index=True)
-    grids = [(r["method"], r["grid"]) for r in result["rows"] if r.get("grid") and Path(r["grid"]).is_file()]
+    grids = [(r.method, r.grid) for r in result.rows if r.grid and Path(r.grid).is_file()]
     if grids:
         st.markdown("**Sample grids** (first seed)")
         gcols = st.columns(4)
@@ -228,21 +221,16 @@ def show_result(result: dict) -> None:
 
 
 shown = st.session_state.get("demo_shown")
-if shown is not None and shown.get("demo") == demo_id:
+if shown is not None and shown.demo == demo_id:
     show_result(shown)
 
-# -- reported figures, past runs, source ----------------------------------------------
+# -- reported figures, past runs, source --------------------------------------------------------
 st.subheader("What the catalog says the papers report")
-reported = []
-for pid in demo.papers:
-    paper = catalog.papers.get(pid)
-    for r in (paper.reported if paper else []):
-        reported.append({"paper": pid, "metric": r.metric, "value": str(r.value), "unit": r.unit or "",
-                         "dataset": r.dataset or "", "steps": str(r.steps or ""), "hardware": r.hardware or "",
-                         "source": r.source})
+reported = reported_figures(catalog, demo.papers)
 if reported:
     st.caption("Figures from other datasets and hardware, for orientation: the shape should match, not the numbers.")
-    st.dataframe(reported, hide_index=True, key="reported_table")
+    st.dataframe([{k: str(v if v is not None else "") for k, v in r.items()} for r in reported], hide_index=True,
+                 key="reported_table")
 else:
     st.markdown("The catalog records no reported figures for these papers yet.")
 
@@ -257,13 +245,16 @@ except Exception as exc:  # a locked or unreadable store must not break the page
     st.warning(f"The results store could not be read: {exc}")
 if past:
     labels = {r["id"]: f"run {r['id']} \u00b7 {r['mode']} \u00b7 {r['created']} \u00b7 {r['duration_s'] or 0:.0f}s" for r in past}
-    st.dataframe([{k: r[k] for k in ("id", "mode", "created", "duration_s", "device")} for r in past], hide_index=True,
-                 key="past_runs")
+    st.dataframe([{k: r[k] for k in ("id", "mode", "created", "duration_s", "device", "git")} for r in past],
+                 hide_index=True, key="past_runs")
     pick = st.selectbox("Open a past run", [None] + list(labels), format_func=lambda i: "..." if i is None else labels[i],
                         key=f"past_pick_{demo_id}")
     if pick is not None and st.button("Show this run", key="past_show"):
-        st.session_state["demo_shown"] = store.get(pick)
-        st.rerun()
+        try:
+            st.session_state["demo_shown"] = demo_door.load_result(store.get(pick))
+            st.rerun()
+        except ValueError as exc:
+            st.info(f"Run {pick}: {exc}")
 else:
     st.markdown("No runs of this demo recorded yet.")
 

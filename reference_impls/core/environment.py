@@ -11,16 +11,23 @@ from typing import Optional
 import torch
 
 
+# Outputs a benchmark writes into the checkout; they do not make the code that ran differ from the revision.
+OUTPUTS = ("benchmarks/results", "benchmarks/grids", "benchmarks/report-cpu.md", "benchmarks/report-cuda.md")
+
+
 def git_revision() -> Optional[str]:
-    """The checkout's short revision, with '+dirty' when tracked files differ from it."""
+    """The checkout's short revision, with '+dirty' when tracked source files differ from it."""
     here = Path(__file__).resolve().parent
+
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=here, capture_output=True, text=True, timeout=5).stdout.strip()
+
     try:
-        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True, text=True,
-                             timeout=5).stdout.strip()
+        rev, top = git("rev-parse", "--short", "HEAD"), git("rev-parse", "--show-toplevel")
         if not rev:
             return None
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
-                               capture_output=True, text=True, timeout=5).stdout.strip()
+        dirty = git("-C", top, "status", "--porcelain", "--untracked-files=no", "--", ".",
+                    *(f":(exclude){p}" for p in OUTPUTS))
         return rev + ("+dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return None
