@@ -128,7 +128,7 @@ def reported_line(r: dict) -> str:
 
 def markdown_section(result: DemoResult, reported: list[dict] | None = None) -> str:
     """One demo's section of a benchmark report."""
-    params = ", ".join(f"`{k}={fmt(v)}`" for k, v in result.params.items())
+    params = ", ".join(f"`{k}={str(v).lower() if isinstance(v, bool) else fmt(v)}`" for k, v in result.params.items())
     out = [f"## {result.title}", "",
            f"Demo `{result.demo}`, run {result.created} at git `{result.git or '?'}`, {result.duration_s / 60:.1f} min, "
            f"{result.threads} torch threads, {result.dtype}. Parameters: {params}", ""]

@@ -151,8 +151,8 @@ class Demo:
     params: tuple[Param, ...]
     run: Callable[[dict, RunContext], "DemoResult"]
     module: str
-    quick_seconds: float  # measured on the shared 2-core reference CPU, warm start
-    full_seconds: float
+    quick_seconds: float  # measured: the quick configuration on the shared 2-core CPU, 2 threads, warm cache
+    full_seconds: float   # measured: benchmarks/run_all.py on the same CPU
     check: Optional[Callable[[dict], None]] = None  # cross-parameter rules; raise ParamError
     smoke: dict = field(default_factory=dict)         # overrides of the quick config that the tests run (seconds)
 

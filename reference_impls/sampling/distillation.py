@@ -353,6 +353,6 @@ DEMO = Demo(
     check=_check,
     smoke=dict(n_samples=64, seeds=2, student_steps=[2, 1], live_iters=5, teacher_full_steps=8),
     module=__name__,
-    quick_seconds=30,
-    full_seconds=200,
+    quick_seconds=40,
+    full_seconds=180,
 )

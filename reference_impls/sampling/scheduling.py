@@ -217,6 +217,6 @@ DEMO = Demo(
     check=_check,
     smoke=dict(n_samples=64, seeds=2, nfe=4, nfe_sweep=[3], ref_steps=12, calibration=16, schedules=["linspace", "karras", "optimised"]),
     module=__name__,
-    quick_seconds=55,
-    full_seconds=1190,
+    quick_seconds=40,
+    full_seconds=960,
 )

@@ -126,6 +126,6 @@ DEMO = Demo(
     check=_check,
     smoke=dict(n_samples=64, seeds=2, steps=[4], solvers=["ddim", "dpmsolver++", "heun"], baseline_steps=20),
     module=__name__,
-    quick_seconds=60,
-    full_seconds=3300,
+    quick_seconds=55,
+    full_seconds=2780,
 )

@@ -265,6 +265,6 @@ DEMO = Demo(
     check=_check,
     smoke=dict(n_samples=64, seeds=2, chain_steps=20, truncate_at=[0.3], ddim_steps=8, key_step=2, value_step=5, bank_size=64),
     module=__name__,
-    quick_seconds=70,
-    full_seconds=1050,
+    quick_seconds=35,
+    full_seconds=940,
 )
