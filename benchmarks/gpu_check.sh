@@ -59,7 +59,8 @@ PY
 if [ -n "$missing" ]; then
   echo "[gpu_check] installing missing dependencies:" $missing
   # shellcheck disable=SC2086
-  "$py" -m pip install "${pip_opts[@]}" $missing
+  # (pip may list the app's own dependencies as unmet: the project was installed with --no-deps on purpose)
+  "$py" -m pip install "${pip_opts[@]}" $missing 2>&1 | grep -v -e "^diffatlas .* requires " -e "dependency resolver does not currently" || true
 fi
 
 # 3. every demo's quick configuration, then the solvers demo's full configuration
