@@ -98,7 +98,7 @@ def header_lines(result: DemoResult) -> list[str]:
 
 VERDICT_RULE = ("Verdicts: paired over the shared noise seeds, 95% t-interval of the per-seed differences; 'better'/"
                 "'worse' when it excludes zero, 'no detectable difference' when it lies within \u00b110% of the "
-                "reference, otherwise 'inconclusive at this size'.")
+                "reference (or the metric's floor sd at this size, if larger), otherwise 'inconclusive at this size'.")
 
 
 def format_result(result: DemoResult, reported: list[dict] | None = None) -> str:
