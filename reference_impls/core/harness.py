@@ -243,6 +243,12 @@ def measure_all(methods: list[Method], model: torch.nn.Module, ctx: RunContext, 
             warm_up(compiled[id(net_model)], device, batch, size, m.dtype or ctx.dtype)
     nets = {m.label: CountingModel(compiled[id(m.model if m.model is not None else model)], progress,
                                    m.dtype or ctx.dtype) for m in methods}
+    if ctx.compile:  # compiled graphs specialise on shapes and timestep types: run every method once, untimed
+        for m in methods:
+            progress.report(0.0, f"compiling for {m.label}")
+            for warm in (batch, 1):
+                with torch.no_grad():
+                    m.fn(make_noise(warm, 7, device, size), 7, nets[m.label])
 
     # 2. interleaved repeats: every method's seed k before any method's seed k+1, shuffled
     weight = {m.label: max(m.nfe, 1.0) for m in methods}
