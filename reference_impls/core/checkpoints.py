@@ -109,7 +109,7 @@ def find_checkpoint(name: str, key: str) -> tuple[Optional[Path], str]:
 
 
 def training_meta(cfg, command: str, extra: Optional[dict] = None, model_config: Optional[dict] = None,
-                  data_hash: Optional[str] = None) -> dict:
+                  data_hash: Optional[str] = None, image_size: int = 16) -> dict:
     """The sidecar of a trained checkpoint: command, configs, data hash, library versions."""
     import diffusers
 
@@ -121,7 +121,8 @@ def training_meta(cfg, command: str, extra: Optional[dict] = None, model_config:
         train_config=cfg.to_dict() if hasattr(cfg, "to_dict") else cfg,
         model_config=model_config or MODEL_CONFIG,
         schedule_config=SCHEDULE_CONFIG,
-        data="sklearn.datasets.load_digits, bilinear 8x8->16x16, [-1,1], stratified split seed 0, 600 held out",
+        data=f"sklearn.datasets.load_digits, bilinear 8x8->{image_size}x{image_size}, [-1,1], stratified split seed 0, "
+             "600 held out",
         data_hash=data_hash or digits_split().data_hash,
         torch=torch.__version__,
         diffusers=diffusers.__version__,

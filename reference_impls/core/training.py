@@ -121,7 +121,8 @@ def load_teacher(cfg: Optional[TrainConfig] = None, device: Optional[torch.devic
         command = "python -m reference_impls.train teacher" + ("" if cfg == FULL_TRAIN else " (quick config)")
         if not scale.is_default:
             command += f" --width {scale.width} --image-size {scale.image_size}"
-        meta = training_meta(cfg, command, info, model_config(scale), digits_split(scale.image_size).data_hash)
+        meta = training_meta(cfg, command, info, model_config(scale), digits_split(scale.image_size).data_hash,
+                             scale.image_size)
         path = save_checkpoint(model, "unet", key, save_to or cache_dir(), meta)
         load_weights(model, path)  # use exactly what was stored (fp16-rounded weights)
         where = "trained now"
