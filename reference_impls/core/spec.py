@@ -100,7 +100,7 @@ class Param:
         items = list(value) if isinstance(value, (list, tuple)) else [s for s in str(value).replace(" ", "").split(",") if s]
         if not items:
             raise ParamError(f"parameter {self.name!r}: give at least one value; allowed: {self.bounds()}")
-        return [self._one(item) for item in items]
+        return list(dict.fromkeys(self._one(item) for item in items))  # a repeated value is measured once
 
     @property
     def kind(self) -> str:

@@ -143,7 +143,7 @@ def test_toy_distances_and_grid(tmp_path):
 
 def test_parameters_parse_strictly_and_name_the_range():
     f = spec.Param(name="frac", type=float, quick=0.3, full=0.3, lo=0.01, hi=0.99, help="", many=True)
-    assert f.parse("0.2,0.4") == [0.2, 0.4]
+    assert f.parse("0.2,0.4") == [0.2, 0.4] and f.parse("0.2,0.2,0.4") == [0.2, 0.4]
     for bad in ("nan", "inf", "-inf", float("nan")):
         with pytest.raises(ParamError, match=r"'frac'.*not a finite number.*\[0.01, 0.99\]"):
             f.parse(bad)
