@@ -307,9 +307,8 @@ def measure_all(methods: list[Method], model: torch.nn.Module, ctx: RunContext, 
 
     # 4. scores per (method, seed)
     progress.stage(0.98, 0.99).report(0.0, "scoring (FD, KID)")
-    one = np.ones((1, n))
-    fd_seeds = {m.label: [float(metrics.fd(f, one)[0]) for f in feats[m.label]] for m in methods}
-    kid_seeds = {m.label: [float(metrics.kid(f, one)[0]) for f in feats[m.label]] for m in methods}
+    fd_seeds = {m.label: [metrics.fd(f) for f in feats[m.label]] for m in methods}
+    kid_seeds = {m.label: [metrics.kid(f) for f in feats[m.label]] for m in methods}
 
     # 5. rows
     rows = []

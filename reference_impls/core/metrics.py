@@ -212,24 +212,18 @@ class Reference:
 
 
 # ---------------------------------------------------------------------------
-# FD and KID, weighted (each row of `w` is one bootstrap replicate's sample counts)
+# FD and KID
 # ---------------------------------------------------------------------------
 
 
-def fd(feats: np.ndarray, w: np.ndarray, ref: Reference | None = None) -> np.ndarray:
-    """FD of live features against the reference, once per row of sample weights w (B x n)."""
+def fd(feats: np.ndarray, ref: Reference | None = None) -> float:
+    """FD of live features against the reference (held-out digits)."""
     ref = ref or reference()
-    out = np.empty(len(w))
-    for b, wb in enumerate(w):
-        total = wb.sum()
-        mu = wb @ feats / total
-        centred = (feats - mu) * np.sqrt(wb)[:, None]
-        cov = centred.T @ centred / (total - 1)
-        # tr((S_r^1/2 S_g S_r^1/2)^1/2) from the eigenvalues of a symmetric PSD matrix
-        middle = ref.cov_sqrt @ cov @ ref.cov_sqrt
-        root_trace = np.sqrt(np.clip(np.linalg.eigvalsh((middle + middle.T) / 2), 0, None)).sum()
-        out[b] = ((mu - ref.mu) ** 2).sum() + np.trace(cov) + np.trace(ref.cov) - 2 * root_trace
-    return out
+    mu, cov = feats.mean(0), np.cov(feats, rowvar=False)
+    # tr((S_r^1/2 S_g S_r^1/2)^1/2) from the eigenvalues of a symmetric PSD matrix
+    middle = ref.cov_sqrt @ cov @ ref.cov_sqrt
+    root_trace = np.sqrt(np.clip(np.linalg.eigvalsh((middle + middle.T) / 2), 0, None)).sum()
+    return float(((mu - ref.mu) ** 2).sum() + np.trace(cov) + np.trace(ref.cov) - 2 * root_trace)
 
 
 def kernel(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -237,18 +231,15 @@ def kernel(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a @ b.T / a.shape[1] + 1.0) ** 3
 
 
-def kid(feats: np.ndarray, w: np.ndarray, ref: Reference | None = None) -> np.ndarray:
-    """Unbiased squared MMD x 1000 (cubic kernel) against the reference, per row of weights w."""
+def kid(feats: np.ndarray, ref: Reference | None = None) -> float:
+    """Unbiased squared MMD x 1000 (cubic kernel) against the reference, on at most KID_MAX samples."""
     ref = ref or reference()
-    z, w = standardise(feats[:KID_MAX]), w[:, :KID_MAX]
+    z = standardise(feats[:KID_MAX])
+    n = len(z)
     k_gg = kernel(z, z)
-    to_ref = kernel(z, ref.z).mean(1)
-    total = w.sum(1)
-    # pairs of distinct draws: sum_ij w_i w_j k_ij - sum_i w_i k_ii, over total (total - 1)
-    pairs = np.einsum("bi,ij,bj->b", w, k_gg, w, optimize=True) - w @ np.diag(k_gg)
-    gg = pairs / (total * (total - 1))
-    gr = (w @ to_ref) / total
-    return 1000.0 * (gg + ref.k_rr - 2 * gr)
+    # mean over distinct pairs (i != j) + the reference's own term - 2 x the cross mean
+    gg = (k_gg.sum() - np.trace(k_gg)) / (n * (n - 1))
+    return float(1000.0 * (gg + ref.k_rr - 2 * kernel(z, ref.z).mean()))
 
 
 def class_stats(probs: np.ndarray) -> dict:
@@ -284,17 +275,16 @@ def anchors(n: int, image_size: int = IMAGE_SIZE, draws: int = ANCHOR_DRAWS) -> 
     split = digits_split(image_size)
     gen = torch.Generator().manual_seed(0)
     m = min(n, len(split.train_x))
-    one = np.ones((1, m))
     floor_fd, floor_kid, ceil_fd, ceil_kid = [], [], [], []
     for _ in range(draws):
         idx = torch.randperm(len(split.train_x), generator=gen)[:m]
         real = live(embed(split.train_x[idx])[0])
         noise = torch.randn((m, 1, image_size, image_size), generator=gen).clamp(-1, 1)
         fake = live(embed(noise)[0])
-        floor_fd.append(fd(real, one)[0])
-        floor_kid.append(kid(real, one[:, :KID_MAX])[0])
-        ceil_fd.append(fd(fake, one)[0])
-        ceil_kid.append(kid(fake, one[:, :KID_MAX])[0])
+        floor_fd.append(fd(real))
+        floor_kid.append(kid(real))
+        ceil_fd.append(fd(fake))
+        ceil_kid.append(kid(fake))
 
     def ms(values):
         return float(np.mean(values)), float(np.std(values, ddof=1))
