@@ -155,6 +155,7 @@ class Demo:
     full_seconds: float   # measured: benchmarks/run_all.py on the same CPU
     check: Optional[Callable[[dict], None]] = None  # cross-parameter rules; raise ParamError
     smoke: dict = field(default_factory=dict)         # overrides of the quick config that the tests run (seconds)
+    same_cost_per_nfe: bool = True  # False when methods change the cost of one evaluation (cache, prune, runtime)
 
     def param(self, name: str) -> Param:
         for p in self.params:

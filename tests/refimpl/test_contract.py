@@ -54,9 +54,10 @@ def test_smoke_configuration_honours_the_contract(demo_id, store_path, tmp_path,
         assert len(r.fd_seeds) == len(r.kid_seeds) == result.params["seeds"]
         assert r.speedup and r.speedup > 0 and r.weight_bytes > 0 and r.parameters > 0
         assert r.timing_unreliable in (True, False)
-        if r.nfe >= 1:
+        if r.nfe >= 1 and r.flops_per_sample:  # a runtime outside torch (ONNX Runtime) has no counted FLOPs
             per_nfe.add(round(r.flops_per_sample / r.nfe / 1e6))  # MFLOP per network evaluation and sample
-    assert max(per_nfe) <= 1.1 * min(per_nfe), per_nfe  # FLOPs follow NFE: every model here is the same size
+    if demo.same_cost_per_nfe:  # FLOPs follow NFE when every method runs the same network in full
+        assert per_nfe and max(per_nfe) <= 1.1 * min(per_nfe), per_nfe
     assert result.checks["nfe_counted_equals_expected"]
     a = result.anchors
     assert 0 < a["fd_floor"] < a["fd_ceiling"] and a["fd_floor_sd"] > 0 and a["draws"] >= 5
