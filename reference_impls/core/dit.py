@@ -4,7 +4,13 @@
 transformer blocks with adaLN-Zero conditioning, linear unpatchify) on the same
 16x16 one-channel digits as the UNet, trained with the same v-prediction
 objective, the same noise schedule (`model.SCHEDULE_CONFIG`) and the same
-recipe (`training.FULL_TRAIN`: 8000 AdamW steps at batch 64, EMA weights).
+recipe as the UNet teacher (`training.FULL_TRAIN`: AdamW, lr 2e-3, warm-up 200,
+cosine decay, batch 64, EMA 0.999, seed 0) but for `DIT_TRAIN_STEPS` = 1000
+steps instead of 8000: the machine it was trained on (2 shared CPU cores) had
+no time for more. `python -m reference_impls.train dit` therefore also trains
+a UNet with exactly the DiT's config (`dit_train_config()`; load it with
+`training.load_teacher(dit_train_config(), device, train_if_missing=False)`),
+so that the backbone demo compares the two at an equal training budget.
 
 Architecture (`DIT_CONFIG`): patch size 2, so 64 tokens of width 64; 5 blocks
 of 4-head self-attention (head dim 16) and a GELU MLP (x4); out_channels=1
@@ -44,20 +50,21 @@ Interface (what the harness, the trainer and the caching demo rely on):
           x = harness.sample(CountingModel(net), scheduler, noise, steps=20)
       net.disable_cache()
 
-  Reset between runs: leaving the `cache_context` does not clear the stored
-  residuals, `net.disable_cache()` removes the hooks (re-enable for the next
-  run) -- see `tests/refimpl/test_backbone.py` for a check that a hooked model
-  with caching switched off reproduces the plain one.
+  Between runs, `net.disable_cache()` removes the hooks with their state;
+  enable again for the next run. `tests/refimpl/test_backbone.py` checks that
+  FirstBlockCache at threshold 0 reproduces the plain model, that a huge
+  threshold reuses the cache on the second call, and that after
+  `disable_cache()` the output is the plain model's again.
 * The final adaLN (`proj_out_1`) re-computes block 0's conditioning through
   `transformer_blocks[0].norm1.emb`, outside the block's hooks (diffusers' code).
 
 Functions: `make_dit()` (random weights), `dit_key(cfg)` (the checkpoint key:
 data hash, `DIT_CONFIG`, `SCHEDULE_CONFIG`, train config), `load_dit(device,
-cfg=None, train_if_missing=False) -> (model, source)` (committed weights first,
+train_if_missing=False, cfg=None) -> (model, source)` (committed weights first,
 then the user cache, via `checkpoints.find_checkpoint`; trains on a miss only if
-asked), `dit_for(ctx, params) -> (model, info)` (like `training.teacher_for`;
-trains on first use only at a non-committed config). Retrain the committed
-weights with `python -m reference_impls.train dit`.
+asked), `dit_for(ctx, params) -> (model, info)` (like `training.teacher_for`; the
+committed weights only). Retrain the committed weights (the DiT, then the
+equal-budget UNet) with `python -m reference_impls.train dit`.
 """
 
 from __future__ import annotations
@@ -83,6 +90,15 @@ DIT_CONFIG = dict(
     norm_num_groups=1,  # unused by the adaLN-Zero path; diffusers' default 32 is meaningless here
     norm_type="ada_norm_zero",
 )
+
+DIT_TRAIN_STEPS = 1000
+
+
+def dit_train_config():
+    """The committed DiT's training: FULL_TRAIN's recipe at DIT_TRAIN_STEPS steps (also the equal-budget UNet's)."""
+    from .training import TrainConfig
+
+    return TrainConfig(steps=DIT_TRAIN_STEPS)
 
 _DIT_CLASS = None
 
@@ -133,17 +149,15 @@ def make_dit() -> torch.nn.Module:
 
 
 def dit_key(cfg=None) -> str:
-    from .training import FULL_TRAIN
-
-    cfg = cfg or FULL_TRAIN
+    cfg = cfg or dit_train_config()
     return config_hash("dit", digits_split().data_hash, DIT_CONFIG, SCHEDULE_CONFIG, cfg.to_dict())
 
 
 def train_dit(cfg=None, device: Optional[torch.device] = None, progress=None, log_every: int = 500):
     """Train a TinyDiT from scratch with `train_diffusion`; return (EMA model, info)."""
-    from .training import FULL_TRAIN, train_diffusion
+    from .training import train_diffusion
 
-    cfg = cfg or FULL_TRAIN
+    cfg = cfg or dit_train_config()
     return train_diffusion(cfg, device or torch.device("cpu"), progress, log_every=log_every, model=make_dit())
 
 
@@ -154,9 +168,7 @@ def save_dit(model, cfg, info: dict, folder, command: str = "python -m reference
 
 def load_dit(device: Optional[torch.device] = None, train_if_missing: bool = False, cfg=None, progress=None):
     """The trained TinyDiT (EMA weights, eval mode) and where it came from ('committed', 'cache', 'trained now')."""
-    from .training import FULL_TRAIN
-
-    cfg = cfg or FULL_TRAIN
+    cfg = cfg or dit_train_config()
     device = device or torch.device("cpu")
     key = dit_key(cfg)
     path, where = find_checkpoint("dit", key)
@@ -165,7 +177,7 @@ def load_dit(device: Optional[torch.device] = None, train_if_missing: bool = Fal
         if not train_if_missing:
             raise FileNotFoundError(f"no checkpoint for dit-{key}; run 'python -m reference_impls.train dit'")
         trained, info = train_dit(cfg, device, progress, log_every=0 if cfg.steps < 1000 else 500)
-        command = "python -m reference_impls.train dit" + ("" if cfg == FULL_TRAIN else " (non-default config)")
+        command = "python -m reference_impls.train dit" + ("" if cfg == dit_train_config() else " (non-default config)")
         path = save_dit(trained, cfg, info, cache_dir(), command)
         where = "trained now"
     load_weights(model, path)  # exactly what was stored (fp16-rounded weights)
