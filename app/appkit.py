@@ -120,6 +120,24 @@ def page_link_demo(demo_id: str, label: str) -> None:
         st.markdown(f"{md(label)} (demo {md_code(demo_id)}; the Demos page is not installed yet)")
 
 
+def runs_here(paper, heading: bool = True, machine: bool = True) -> None:
+    """What was tried to run this framework here, what happened, and which demo measures it instead.
+
+    heading=False titles the block with the entry's name (for a list of them); machine=False leaves out
+    the machine, for a list that names it once above."""
+    check = explore.runs_here_summary(paper)
+    if check is None:
+        return
+    title = f"**{md(paper.title)}**: " if not heading else "**Does it run here?** "
+    where = f" on {md(check['machine'])}" if machine else ""
+    st.markdown(f"{title}{md(check['status'])} (tried {md(check['checked'])}{where})")
+    st.markdown(f"- Tried: {md(check['tried'])}\n- What happened: {md(check['outcome'])}\n- Why: {md(check['reason'])}")
+    if check["instead"]:
+        page_link_demo(check["instead"], f"Measured instead: the {check['instead']} demo")
+    else:
+        st.caption("No demo measures it in its place.")
+
+
 class Timer:
     """Wall time of a block, for the 'computed in ...' captions."""
 

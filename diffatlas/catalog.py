@@ -130,6 +130,23 @@ def _check_tags(paper: Paper, file: str, taxonomies: dict[str, Taxonomy]) -> lis
     return problems
 
 
+def demo_ids(taxonomies: dict[str, Taxonomy]) -> set[str]:
+    """Every demo id some taxonomy node names as its `demo:`."""
+    return {node.demo for tax in taxonomies.values() for node, _ in tax.walk() if node.demo}
+
+
+def _check_runs_here(paper: Paper, file: str, known_demos: set[str]) -> list[Problem]:
+    """`runs_here.instead` must name a demo that a taxonomy node links to."""
+    check = paper.runs_here
+    if check is None or check.instead is None or check.instead in known_demos:
+        return []
+    close = difflib.get_close_matches(check.instead, sorted(known_demos), n=3, cutoff=0.5)
+    hint = (f"did you mean {', '.join(close)}?" if close else
+            f"use a demo id that a taxonomy node names as its demo: ({', '.join(sorted(known_demos)) or 'none yet'}), "
+            "or null when no demo measures it")
+    return [Problem(file, "runs_here.instead", f"no taxonomy node names the demo {check.instead!r}", hint)]
+
+
 def _check_duplicates(papers: dict[str, Paper], files: dict[str, Path]) -> list[Problem]:
     problems = []
     keys = (
@@ -162,6 +179,7 @@ def load_catalog(catalog_dir: Path | None = None, taxonomy_dir: Path | None = No
     papers: dict[str, Paper] = {}
     files: dict[str, Path] = {}
     digest = hashlib.sha256()
+    known_demos = demo_ids(taxonomies)
     if not folder.is_dir():
         problems.append(Problem(str(catalog_dir), None, "catalog folder not found", "pass --catalog DIR pointing at a folder with papers/"))
     paths = sorted(folder.glob("*.yaml")) + sorted(folder.glob("*.yml")) if folder.is_dir() else []
@@ -175,6 +193,7 @@ def load_catalog(catalog_dir: Path | None = None, taxonomy_dir: Path | None = No
             problems.append(Problem(str(path), "id", f"id {paper.id!r} already used by {files[paper.id]}", "choose another id"))
             continue
         problems.extend(_check_tags(paper, str(path), taxonomies))
+        problems.extend(_check_runs_here(paper, str(path), known_demos))
         papers[paper.id] = paper
         files[paper.id] = path
     for tax in taxonomies.values():

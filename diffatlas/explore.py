@@ -20,7 +20,7 @@ import pandas as pd
 
 from .catalog import Catalog
 from .htmlsafe import safe_url
-from .models import SURVEYS, Node, Paper
+from .models import RUNS_HERE_WORDS, SURVEYS, Node, Paper
 from .paths import papers_dir
 
 SURVEY_LABELS = {
@@ -395,6 +395,21 @@ def reported_frame(paper: Paper) -> pd.DataFrame:
              "steps": "" if r.steps is None else str(r.steps), "hardware": r.hardware or "",
              "source": r.source, "note": r.note or ""} for r in paper.reported]
     return pd.DataFrame(rows, columns=["metric", "value", "unit", "dataset", "steps", "hardware", "source", "note"])
+
+
+def runs_here_summary(paper: Paper) -> dict | None:
+    """A framework's `runs_here` check as plain strings for a page, or None when it was not checked."""
+    check = paper.runs_here
+    if check is None:
+        return None
+    return {"status": RUNS_HERE_WORDS[check.status], "checked": check.checked.isoformat(), "machine": check.machine,
+            "tried": check.tried, "outcome": check.outcome, "instead": check.instead, "reason": check.reason}
+
+
+def node_runs_here(catalog: Catalog, tid: str, node_id: str) -> list[Paper]:
+    """Entries filed exactly at this node that record whether they run here, by title."""
+    return sorted((p for p in catalog.papers.values() if p.runs_here is not None and node_id in p.tags.get(tid, [])),
+                  key=lambda p: p.title.lower())
 
 
 def problems_frame(catalog: Catalog) -> pd.DataFrame:

@@ -26,6 +26,14 @@ ID_PATTERN = r"^[a-z0-9][a-z0-9-]*[a-z0-9]$"
 SURVEYS = ("ulhaq2022", "shen2025", "ma2024")
 PROVENANCE_SOURCES = SURVEYS + ("contributed",)
 KINDS = ("paper", "framework", "survey", "background")
+RUNS_HERE_WORDS = {  # runs_here.status -> how a page says it
+    "runs": "runs here",
+    "partial": "partly runs here",
+    "cannot_run": "cannot run here",
+    "not_applicable": "does not apply here",
+}
+RUNS_HERE_STATUSES = tuple(RUNS_HERE_WORDS)
+DEMO_ID_PATTERN = r"^[a-z0-9_.-]+$"
 MAX_YEAR = _dt.date.today().year  # a year in the future is a typo
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -49,6 +57,11 @@ def _safe_url(value: str) -> str:
 Text = Annotated[str, AfterValidator(_clean_text)]
 NonEmptyText = Annotated[str, Field(min_length=1), AfterValidator(_clean_text)]
 Url = Annotated[str, AfterValidator(_safe_url)]
+
+
+def BoundedText(min_length: int, max_length: int):  # noqa: N802 (a type, used like NonEmptyText)
+    """Plain text of a bounded length, checked like every other catalog string."""
+    return Annotated[str, Field(min_length=min_length, max_length=max_length), AfterValidator(_clean_text)]
 
 
 class _Strict(BaseModel):
@@ -82,6 +95,34 @@ class Reported(_Strict):
     note: Optional[Text] = None
 
 
+class RunsHere(_Strict):
+    """Whether a framework (or a paper's code) runs on the project's machine, found by trying it.
+
+    `instead` names the reference implementation that measures the same idea
+    here; the catalog loader checks that some taxonomy node names it as its `demo:`.
+    """
+
+    checked: _dt.date = Field(description="the day it was tried, YYYY-MM-DD")
+    machine: BoundedText(1, 200) = Field(
+        description="what 'here' was: Python, torch build, CPU/GPU")
+    status: Literal[RUNS_HERE_STATUSES]  # type: ignore[valid-type]
+    tried: BoundedText(1, 300) = Field(
+        description="what was tried: package, version, command")
+    outcome: BoundedText(1, 500) = Field(
+        description="what happened: the short error or the result")
+    instead: Optional[Annotated[str, Field(pattern=DEMO_ID_PATTERN, max_length=60)]] = Field(
+        None, description="id of the demo that measures the idea in its place (null: none does)")
+    reason: BoundedText(20, 600) = Field(
+        description="why it cannot run here and why the demo stands in for it")
+
+    @field_validator("checked")
+    @classmethod
+    def _not_in_future(cls, value: _dt.date) -> _dt.date:
+        if value > _dt.date.today():
+            raise ValueError(f"{value.isoformat()} is in the future; write the day it was tried")
+        return value
+
+
 class Paper(_Strict):
     id: Annotated[str, Field(pattern=ID_PATTERN, max_length=80)]
     title: NonEmptyText
@@ -100,6 +141,8 @@ class Paper(_Strict):
     tags: dict[str, list[NonEmptyText]] = {}
     listed_in: list[Listing] = []
     reported: list[Reported] = []
+    runs_here: Optional[RunsHere] = Field(
+        None, description="whether it installs and runs on the project's machine, checked by trying")
     notes: list[NonEmptyText] = []
     bibtex_type: Optional[Annotated[str, Field(pattern=r"^[a-z]+$")]] = None
     bibtex_extra: dict[str, Text] = Field(
@@ -134,7 +177,7 @@ class Node(_Strict):
     id: Annotated[str, Field(pattern=r"^[a-z0-9_]+(\.[a-z0-9_]+)*$")]
     name: NonEmptyText
     description: NonEmptyText
-    demo: Optional[Annotated[str, Field(pattern=r"^[a-z0-9_.-]+$")]] = Field(
+    demo: Optional[Annotated[str, Field(pattern=DEMO_ID_PATTERN)]] = Field(
         None, description="id of the reference implementation that demonstrates this node"
     )
     no_demo: Optional[NonEmptyText] = Field(None, description="why no demo can run on a small machine")

@@ -32,6 +32,11 @@ _HINTS = {
     "less_than_equal": "check the value",
     "greater_than_equal": "check the value",
     "string_too_short": "write at least a sentence",
+    "string_too_long": "shorten it to the limit in the message",
+    "date_type": "write the date as YYYY-MM-DD",
+    "date_parsing": "write the date as YYYY-MM-DD",
+    "date_from_datetime_parsing": "write the date as YYYY-MM-DD",
+    "date_from_datetime_inexact": "write the date as YYYY-MM-DD, without a time",
 }
 
 

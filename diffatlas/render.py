@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from .catalog import Catalog
-from .models import Paper
+from .models import RUNS_HERE_WORDS, Paper
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>#|])")
 
@@ -33,6 +33,20 @@ def paper_line(paper: Paper) -> str:
     if paper.unresolved:
         line += " *(unresolved: named by the survey, not identified)*"
     return line
+
+
+def runs_here_lines(paper: Paper) -> list[str]:
+    """Sub-items under a framework's line: what was tried here, what happened, what is measured instead."""
+    check = paper.runs_here
+    if check is None:
+        return []
+    instead = (f"measured instead by `diffatlas demo run {check.instead}`" if check.instead
+               else "no diffatlas demo measures it in its place")
+    return [
+        f"  - *{RUNS_HERE_WORDS[check.status]}* (checked {check.checked.isoformat()} on {md_text(check.machine)}). "
+        f"Tried: {md_text(check.tried)}. What happened: {md_text(check.outcome)}",
+        f"  - {instead}: {md_text(check.reason)}",
+    ]
 
 
 def _sort_key(paper: Paper):
@@ -65,7 +79,8 @@ def render_taxonomy(catalog: Catalog, taxonomy: str) -> str:
         lines += [f"{'#' * min(depth + 2, 6)} {md_text(node.name)}", "", f"`{node.id}`: {md_text(node.description)}", ""]
         if node.demo:
             lines += [f"Reference implementation: `diffatlas demo run {node.demo}`", ""]
-        lines += [paper_line(p) for p in here]
+        for p in here:
+            lines += [paper_line(p), *runs_here_lines(p)]
         if here:
             lines.append("")
     return "\n".join(lines).rstrip() + "\n"

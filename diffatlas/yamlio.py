@@ -9,7 +9,7 @@ import yaml
 
 FIELD_ORDER = (
     "id", "title", "year", "month", "authors", "venue", "arxiv", "doi", "url", "code",
-    "kind", "unresolved", "summary", "keywords", "tags", "listed_in", "reported", "notes",
+    "kind", "unresolved", "summary", "keywords", "tags", "listed_in", "reported", "runs_here", "notes",
     "bibtex_type", "bibtex_extra",
 )
 

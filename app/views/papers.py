@@ -91,6 +91,9 @@ if paper.unresolved:
 st.markdown(md(paper.summary))
 if paper.keywords:
     st.markdown("Keywords: " + ", ".join(f"{md_code(k)}" for k in paper.keywords))
+if paper.runs_here is not None:
+    with st.container(border=True, key="papers_runs_here"):
+        appkit.runs_here(paper)
 
 left, right = st.columns(2)
 with left:

@@ -82,6 +82,16 @@ if demo.demos:
         appkit.page_link_demo(demo_id, f"Run the {name} demo")
 else:
     st.markdown(f"No demo: {md(demo.reason)}")
+checked = explore.node_runs_here(catalog, tid, node_id)
+if checked:
+    machines = {item.runs_here.machine for item in checked}
+    shared = f" ({md(next(iter(machines)))})" if len(machines) == 1 else ""
+    st.markdown(f"**Tried on this machine**{shared}: does each of the {len(checked)} entries filed here run here, "
+                "and what does diffatlas measure in its place?")
+    grid = st.columns(min(len(checked), 3))
+    for i, item in enumerate(checked):
+        with grid[i % len(grid)].container(border=True, key=f"runs_here_{tid}_{item.id}"):
+            appkit.runs_here(item, heading=False, machine=len(machines) > 1)
 
 # -- papers -----------------------------------------------------------------------
 papers = catalog.by_node(tid, node_id)
