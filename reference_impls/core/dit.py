@@ -190,4 +190,5 @@ def dit_for(ctx, params: dict):
 
     ctx.progress.report(0.0, "loading the tiny DiT")
     model, source = load_dit(ctx.device)
-    return model, model_info(model, source, dit_key(), backbone="dit", config=dict(DIT_CONFIG))
+    return model, model_info(model, source, dit_key(), backbone="dit", config=dict(DIT_CONFIG),
+                             train_config=dit_train_config().to_dict())
