@@ -285,6 +285,22 @@ def dit_cache_config(kind: str, now, threshold: float):
     raise ValueError(f"unknown DiT cache {kind!r}; use one of {', '.join(DIT_CACHES)}")
 
 
+class InCacheContext(torch.nn.Module):
+    """A hooked `CacheMixin` model, called inside its cache context (the stateful hooks need one) during a
+    sampling run; outside one (the harness's warm-up) the plain model answers, so no hook sees a stray call."""
+
+    def __init__(self, net, plain, state: dict):
+        super().__init__()
+        self.net, self.state = net, state
+        self._plain = [plain]  # not a submodule: the row's parameters are the hooked copy's
+
+    def forward(self, x, t):
+        if not self.state["on"]:
+            return self._plain[0](x, t)
+        with self.net.cache_context("cond"):
+            return self.net(x, t)
+
+
 def dit_cache_method(name: str, steps: int, dit, kind: str, threshold: float) -> harness.Method:
     """The sampler on a copy of the DiT with a diffusers cache hook, its state reset for every batch."""
     import copy
@@ -298,11 +314,10 @@ def dit_cache_method(name: str, steps: int, dit, kind: str, threshold: float) ->
     net.enable_cache(dit_cache_config(kind, lambda: state["t"], threshold))
 
     def fn(noise, seed, counting):
-        net._reset_stateful_cache()  # diffusers keeps the residuals of the last run until reset
+        net._reset_stateful_cache()  # diffusers keeps the residuals of the last run (or warm-up) until reset
         state["on"] = True
         try:
-            with net.cache_context("cond"):
-                return harness.sample(counting, make_scheduler(name), noise, steps=steps)
+            return harness.sample(counting, make_scheduler(name), noise, steps=steps)
         finally:
             state["on"] = False
 
@@ -311,7 +326,7 @@ def dit_cache_method(name: str, steps: int, dit, kind: str, threshold: float) ->
         return {"attention_computed_share": round(share, 4) if share is not None else None}
 
     label = f"DiT {LABELS[name]} {steps} + {DIT_CACHE_LABELS[kind]}" + (f" {threshold:g}" if kind == "fbc" else "")
-    return harness.Method(label, fn, steps, "technique", model=net, report=report,
+    return harness.Method(label, fn, steps, "technique", model=InCacheContext(net, dit, state), report=report,
                           extra={"backbone": "dit", "sampler": name, "steps": steps, "cache": DIT_CACHE_LABELS[kind],
                                  **describe(make_scheduler(name))})
 
@@ -321,9 +336,10 @@ def run_flops(method: harness.Method, model, device: torch.device, size: int, n:
     """FLOPs per sample of `method` on `n` samples of fixed noise (a pilot that sets the equal-cost steps)."""
     from torch.utils.flop_counter import FlopCounterMode
 
+    net = harness.CountingModel(method.model if method.model is not None else model)
     counter = FlopCounterMode(display=False)
     with counter:
-        method.fn(harness.make_noise(n, 99, device, size), 99, harness.CountingModel(method.model or model))
+        method.fn(harness.make_noise(n, 99, device, size), 99, net)
     return float(counter.get_total_flops()) / n
 
 
