@@ -562,7 +562,7 @@ DEMO = Demo(
             "agreement with eager fp32 from the same noise.",
     nodes=("shen2025:system.hw_sw_codesign", "shen2025:framework", "ma2024:part6.on_device"),
     papers=("pytorch2-2024", "speed-all-need-device-2023", "flashattention", "xformers", "stable-fast", "onediff"),
-    params=common(n_samples=(150, 500), seeds=(3, 5), batch=(150, 250)) + (
+    params=common(n_samples=(150, 400), seeds=(3, 4), batch=(150, 200)) + (
         Param(name="steps", type=int, quick=6, full=10, lo=2, hi=1000,
               help="sampler steps for every runtime (the equal-cost eager rows take fewer)"),
         Param(name="solver", type=str, quick="dpmsolver++", full="dpmsolver++", choices=("dpmsolver++", "ddim"),
