@@ -92,7 +92,15 @@ def count_parameters(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+def _stored_bytes(t: torch.Tensor) -> int:
+    """Bytes a tensor holds; a wrapper subclass (optimum-quanto's int8/packed-int4 weights) by its inner tensors."""
+    if hasattr(t, "__tensor_flatten__"):
+        names, _ = t.__tensor_flatten__()
+        return sum(_stored_bytes(getattr(t, name)) for name in names)
+    return t.numel() * t.element_size()
+
+
 def weight_bytes(model: torch.nn.Module) -> int:
     """Bytes of every parameter and buffer as held in memory (what quantization shrinks)."""
     tensors = list(model.parameters()) + list(model.buffers())
-    return int(sum(t.numel() * t.element_size() for t in tensors))
+    return int(sum(_stored_bytes(t) for t in tensors))
