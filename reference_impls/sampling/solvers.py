@@ -37,6 +37,8 @@ What is measured
     each solver is DDIM at the same step count. Timestep spacing differs
     between schedulers in diffusers ("leading" for DDPM/DDIM, "linspace" for
     the others); it is stated on every row and can be forced with `spacing`.
+    `backbone=dit` runs every solver on the tiny diffusion transformer
+    (`core/dit.py`, trained on the same data and schedule) instead of the U-Net.
 
 Catalog papers: denoising-diffusion-probabilistic-models-2020,
 denoising-diffusion-implicit-models-2021, score-sde-2021, dpm-solver-2022,
@@ -51,6 +53,7 @@ import torch
 from ..core import harness
 from ..core.schedulers import LABELS, SOLVERS, describe, expected_nfe, make_scheduler
 from ..core.spec import Demo, Param, RunContext, common
+from ..core.dit import dit_for
 from ..core.training import teacher_for
 
 
@@ -68,8 +71,8 @@ def solver_method(name: str, steps: int, spacing: str = "default", role: str = "
 
 
 def run(params: dict, ctx: RunContext):
-    # 1. model
-    model, info = teacher_for(ctx, params)
+    # 1. model: the U-Net teacher or the tiny DiT
+    model, info = (dit_for if params["backbone"] == "dit" else teacher_for)(ctx, params)
     # 2. methods: the full-cost ancestral chain; per step count DDIM (equal cost) and every other solver
     full = solver_method("ddpm", params["baseline_steps"], role="full-cost",
                          label=f"DDPM ancestral {params['baseline_steps']}")
@@ -95,6 +98,11 @@ def run(params: dict, ctx: RunContext):
 
 
 def _check(params: dict) -> None:
+    if params["backbone"] == "dit" and (params["width"] != 1 or params["image_size"] != 16):
+        from ..core.spec import ParamError
+
+        raise ParamError("parameter 'backbone': the tiny DiT exists only at the default scale; use width=1 and "
+                         "image_size=16 with backbone=dit")
     if params["baseline_steps"] < max(params["steps"]):
         from ..core.spec import ParamError
 
@@ -121,6 +129,8 @@ DEMO = Demo(
         Param(name="spacing", type=str, quick="default", full="default",
               choices=("default", "linspace", "leading", "trailing"),
               help="timestep spacing for the solvers ('default' = each library default)"),
+        Param(name="backbone", type=str, quick="unet", full="unet", choices=("unet", "dit"),
+              help="the network the solvers run on: the U-Net teacher or the tiny DiT (core/dit.py)"),
     ),
     run=run,
     check=_check,
