@@ -433,6 +433,8 @@ def run(params: dict, ctx: RunContext):
 
         dit, dit_info = dit_for(ctx, params)
         info = dict(info, dit=dit_info)
+        notes.append("The tiny DiT was trained on a reduced budget (core/dit.py) and samples far worse than the UNet: "
+                     "its rows compare the hooks with the DiT's own baselines, not with the UNet.")
         more, more_pairs = _dit_methods(params, dit, ctx, flop_table, notes)
         methods, pairs = methods + more, pairs + more_pairs
     # 3. measure, all in one run, repeats interleaved
