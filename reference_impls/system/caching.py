@@ -488,7 +488,7 @@ DEMO = Demo(
             "without cache at the same steps and at the FLOP-equal step count.",
     nodes=("shen2025:system.caching",),
     papers=("deepcache-2024",),
-    params=common(n_samples=(200, 500), seeds=(3, 4)) + (
+    params=common(n_samples=(150, 500), seeds=(3, 4)) + (
         Param(name="samplers", type=str, many=True, quick=["ddim"], full=list(SAMPLERS), choices=SAMPLERS,
               help="samplers to cache, each with its own two baselines (quick: DDIM only, to fit its time)"),
         Param(name="ddim_steps", type=int, quick=50, full=50, lo=2, hi=1000,
@@ -512,6 +512,6 @@ DEMO = Demo(
     smoke=dict(n_samples=64, seeds=2, samplers=["ddim"], ddim_steps=10, intervals=[3], branches=[0]),
     module=__name__,
     same_cost_per_nfe=False,
-    quick_seconds=40,
+    quick_seconds=35,
     full_seconds=460,
 )
