@@ -22,6 +22,12 @@ DEMO_MODULES = (
     "sampling.scheduling",
     "sampling.truncated",
     "sampling.distillation",
+    "system.runtime",
+    "system.caching",
+    "system.parallel",
+    "architecture.backbone",
+    "compression.pruning",
+    "compression.quantization",
 )
 DTYPE_NAMES = ("fp32", "bf16", "fp16")
 

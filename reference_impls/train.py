@@ -3,6 +3,9 @@
     python -m reference_impls.train teacher      # the diffusion UNet (FULL_TRAIN)
     python -m reference_impls.train classifier   # the digits classifier behind FD-digits
     python -m reference_impls.train students     # progressive-distillation students
+    python -m reference_impls.train narrow       # quantization demo's equal-bytes fp32 baseline
+    python -m reference_impls.train dit          # the tiny DiT (core/dit.py) and a U-Net with its training config
+    python -m reference_impls.train pruned       # pruning demo: pruned + fine-tuned and same-MACs scratch UNets
     python -m reference_impls.train all          # all three, in that order
 
 Weights go to reference_impls/weights/ (or --out DIR) with a JSON sidecar that
@@ -47,10 +50,51 @@ def train_students(out: Path, force: bool) -> None:
     distillation.train_all_students(out, force)
 
 
+def train_narrow(out: Path, force: bool) -> None:
+    from .compression import quantization
+
+    quantization.train_narrow(out, force)
+
+
+def train_dit(out: Path, force: bool) -> None:
+    """The tiny DiT (core/dit.py) at DIT_TRAIN_STEPS, then the U-Net with the same training config."""
+    from .core import dit
+    from .core.checkpoints import verify_checkpoint
+
+    key = dit.dit_key()
+    if not force and verify_checkpoint("dit", key, out):
+        print(f"tiny DiT dit-{key} present in {out}; skipping (use --force)")
+    else:
+        dev = device.pick_device()
+        cfg = dit.dit_train_config()
+        print(f"training tiny DiT dit-{key} on {dev}: {cfg}", flush=True)
+        model, info = dit.train_dit(cfg, dev)
+        dit.save_dit(model, cfg, info, out)
+        print(f"saved tiny DiT dit-{key}: {info}", flush=True)
+    train_unet_matched(out, force)
+
+
+def train_unet_matched(out: Path, force: bool) -> None:
+    """The U-Net trained with the DiT's training config (the backbone demo's equal-budget U-Net)."""
+    from .core import dit
+    from .core.checkpoints import save_checkpoint, training_meta, verify_checkpoint
+
+    cfg = dit.dit_train_config()
+    key = training.teacher_key(cfg)
+    if not force and verify_checkpoint("unet", key, out):
+        print(f"equal-budget U-Net unet-{key} present in {out}; skipping (use --force)")
+        return
+    dev = device.pick_device()
+    print(f"training the equal-budget U-Net unet-{key} on {dev}: {cfg}", flush=True)
+    model, info = training.train_diffusion(cfg, dev)
+    save_checkpoint(model, "unet", key, out, training_meta(cfg, "python -m reference_impls.train dit", info))
+    print(f"saved equal-budget U-Net unet-{key}: {info}", flush=True)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m reference_impls.train", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["teacher", "classifier", "students", "all"])
+    parser.add_argument("what", choices=["teacher", "classifier", "students", "narrow", "dit", "pruned", "all"])
     parser.add_argument("--out", type=Path, default=paths.WEIGHTS_DIR)
     parser.add_argument("--force", action="store_true")
     args = parser.parse_args(argv)
@@ -62,6 +106,12 @@ def main(argv=None) -> None:
         train_teacher(args.out, args.force)
     if args.what in ("students", "all"):
         train_students(args.out, args.force)
+    if args.what in ("dit", "all"):
+        train_dit(args.out, args.force)
+    if args.what == "narrow":
+        train_narrow(args.out, args.force)
+    if args.what == "pruned":
+        train_pruned(args.out, args.force)
     print(f"done in {time.time() - started:.0f}s")
 
 
