@@ -6,7 +6,7 @@
     python -m reference_impls.train narrow       # quantization demo's equal-bytes fp32 baseline
     python -m reference_impls.train dit          # the tiny DiT (core/dit.py) and a U-Net with its training config
     python -m reference_impls.train pruned       # pruning demo: pruned + fine-tuned and same-MACs scratch UNets
-    python -m reference_impls.train all          # all three, in that order
+    python -m reference_impls.train all          # every committed checkpoint (classifier, teacher, students, dit, narrow, pruned)
 
 Weights go to reference_impls/weights/ (or --out DIR) with a JSON sidecar that
 records this command, the configs, the data hash and the library versions.
@@ -108,9 +108,9 @@ def main(argv=None) -> None:
         train_students(args.out, args.force)
     if args.what in ("dit", "all"):
         train_dit(args.out, args.force)
-    if args.what == "narrow":
+    if args.what in ("narrow", "all"):
         train_narrow(args.out, args.force)
-    if args.what == "pruned":
+    if args.what in ("pruned", "all"):
         train_pruned(args.out, args.force)
     print(f"done in {time.time() - started:.0f}s")
 
