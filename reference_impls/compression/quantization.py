@@ -364,7 +364,7 @@ def run(params: dict, ctx: RunContext):
     if "pt2e" in params["paths"]:
         if not pt2e_available():
             notes.append("PT2E int8 path skipped: it needs torchao (torchao.quantization.pt2e; torch 2.13 no longer "
-                         "ships torch.ao.quantization.quantize_pt2e). pip install torchao to run it.")
+                         "ships torch.ao.quantization.quantize_pt2e). pip install 'diffatlas[quant]' (torchao) to run it.")
         elif ctx.device.type != "cpu":
             notes.append(f"PT2E int8 path skipped: X86InductorQuantizer targets x86 CPUs, not {ctx.device.type}")
         else:
