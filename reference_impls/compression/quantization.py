@@ -417,7 +417,7 @@ def run(params: dict, ctx: RunContext):
     notes += _speed_notes(measured, full.label, ctx)
     notes.append(f"equal-cost baseline: fp32 UNet with block_out_channels {narrow_config(scale)['block_out_channels']}, "
                  f"{narrow_bytes / 1e3:.0f} kB, trained from scratch for {NARROW_TRAIN.steps} steps with the "
-                 f"teacher's recipe (the teacher had {FULL_TRAIN.steps}); a longer schedule could only improve it")
+                 f"teacher's recipe (the teacher had {FULL_TRAIN.steps}); so this baseline had less training than the quantized teacher and the comparison favours quantization")
     if ctx.dtype != "fp32":
         notes.append(f"every row ran in fp32: --dtype {ctx.dtype} is ignored here (the comparison is integer vs fp32)")
     if any(cfg.activation_bits and cfg.activation_bits < 8 for cfg in configs):
