@@ -160,6 +160,6 @@ DEMO = Demo(
     smoke=dict(n_samples=64, seeds=2, steps=[2], baseline_steps=5),
     module=__name__,
     same_cost_per_nfe=False,
-    quick_seconds=35,
-    full_seconds=360,
+    quick_seconds=23,  # measured 2026-12-02: diffatlas demo run backbone --quick, idle 2-core CPU, 2 threads
+    full_seconds=308,  # measured: benchmarks/run_all.py, same machine (benchmarks/report-cpu.md)
 )

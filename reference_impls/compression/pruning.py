@@ -571,6 +571,6 @@ DEMO = Demo(
     smoke=dict(n_samples=64, seeds=2, ratios=[0.5], importances=["taylor"], steps=4, agreement_samples=16),
     module=__name__,
     same_cost_per_nfe=False,
-    quick_seconds=30,  # estimated idle, 2 threads, from CPU time per sample-NFE measured on the busy machine
-    full_seconds=390,  # estimated the same way (not run)
+    quick_seconds=26,  # measured 2026-12-02: diffatlas demo run pruning --quick, idle 2-core CPU, 2 threads
+    full_seconds=293,  # measured: benchmarks/run_all.py, same machine (benchmarks/report-cpu.md)
 )

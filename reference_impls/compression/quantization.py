@@ -485,9 +485,7 @@ DEMO = Demo(
     smoke=dict(n_samples=50, seeds=2, steps=3, schemes=["w8", "w8a8"], calibration=["trajectory"], calib_samples=8,
                agreement_samples=8, batch=50),
     module=__name__,
-    # quick: measured 37 s wall (2 threads) with the machine at load ~3 (shared); full: estimated from the work
-    # (10 rows x 20 steps x 2000 samples) at the quick run's rate, not measured
-    quick_seconds=37,
-    full_seconds=420,
+    quick_seconds=24,  # measured 2026-12-02: diffatlas demo run quantization --quick, idle 2-core CPU, 2 threads
+    full_seconds=358,  # measured: benchmarks/run_all.py, same machine (benchmarks/report-cpu.md)
     same_cost_per_nfe=False,
 )

@@ -512,6 +512,6 @@ DEMO = Demo(
     smoke=dict(n_samples=64, seeds=2, samplers=["ddim"], ddim_steps=10, intervals=[3], branches=[0]),
     module=__name__,
     same_cost_per_nfe=False,
-    quick_seconds=35,
-    full_seconds=460,
+    quick_seconds=36,  # measured 2026-12-02: diffatlas demo run caching --quick, idle 2-core CPU, 2 threads
+    full_seconds=523,  # measured: benchmarks/run_all.py, same machine (benchmarks/report-cpu.md)
 )

@@ -735,8 +735,8 @@ DEMO = Demo(
     check=_check,
     smoke=dict(n_samples=64, seeds=2, batch=64, steps=8, windows=[4], sweeps=[2], tolerances=[0.1], latency_samples=2),
     module=__name__,
-    quick_seconds=40,   # estimated for an idle machine (measured only under heavy load, see the issue note)
-    full_seconds=420,   # estimated from the NFE count; the lead's benchmark measures it
+    quick_seconds=49,  # measured 2026-12-02: diffatlas demo run parallel --quick, idle 2-core CPU, 2 threads
+    full_seconds=474,  # measured: benchmarks/run_all.py, same machine (benchmarks/report-cpu.md)
 )
 
 

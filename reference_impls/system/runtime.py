@@ -577,6 +577,6 @@ DEMO = Demo(
     smoke=dict(n_samples=64, seeds=2, batch=64, steps=4, runtimes=["bf16", "channels_last"]),
     module=__name__,
     same_cost_per_nfe=False,
-    quick_seconds=45,
-    full_seconds=480,
+    quick_seconds=42,  # measured 2026-12-02: diffatlas demo run runtime --quick, idle 2-core CPU, 2 threads
+    full_seconds=320,  # measured: benchmarks/run_all.py, same machine (benchmarks/report-cpu.md)
 )
