@@ -11,7 +11,8 @@ from click.testing import CliRunner
 from diffatlas.cli import main
 from diffatlas.results import ResultsStore
 
-DEMO_IDS = {"solvers", "scheduling", "truncated", "distillation"}
+DEMO_IDS = {"solvers", "scheduling", "truncated", "distillation", "caching", "pruning", "quantization", "runtime",
+            "parallel", "backbone"}
 
 
 def test_demo_list_names_every_demo_with_nodes_and_runtime():
