@@ -31,6 +31,7 @@ class Catalog:
     papers: dict[str, Paper]
     taxonomies: dict[str, Taxonomy]
     problems: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)  # worth fixing, not blocking (e.g. no authors)
     files: dict[str, Path] = field(default_factory=dict)
     fingerprint: str = ""
 
@@ -125,9 +126,37 @@ def _check_tags(paper: Paper, file: str, taxonomies: dict[str, Taxonomy]) -> lis
                 problems.append(Problem(file, f"tags.{tid}", f"unknown taxonomy node {node_id!r}", hint))
     if paper.kind in ("paper", "framework"):
         for tid in MAIN_TREES:
-            if tid in taxonomies and not paper.tags.get(tid):
-                problems.append(Problem(file, f"tags.{tid}", f"a {paper.kind} must be placed in the {tid} tree", f"add at least one {tid} node id"))
+            if tid in taxonomies and not paper.tags.get(tid) and tid not in paper.outside:
+                problems.append(Problem(
+                    file, f"tags.{tid}", f"a {paper.kind} must be placed in the {tid} tree or marked outside it",
+                    f"add at least one {tid} node id, or 'outside: {{{tid}: <one-line reason>}}' when no node fits"))
+    for tid in paper.outside:
+        if tid not in MAIN_TREES:
+            problems.append(Problem(file, f"outside.{tid}", f"'outside' applies to the main trees only, not {tid}",
+                                    f"use one of {', '.join(MAIN_TREES)}, or leave {tid} untagged"))
     return problems
+
+
+def _check_names(papers: dict[str, Paper], files: dict[str, Path]) -> list[Problem]:
+    """A method name must pick out one paper within its year."""
+    problems, seen = [], {}
+    for pid in sorted(papers):
+        paper = papers[pid]
+        if not paper.name:
+            continue
+        key = (paper.name.casefold(), paper.year)
+        if key in seen:
+            problems.append(Problem(str(files[pid]), "name", f"method name {paper.name!r} ({paper.year}) is already "
+                                    f"the name of {seen[key]}", "make the name specific (e.g. add the variant) or drop it"))
+        else:
+            seen[key] = pid
+    return problems
+
+
+def citation_warnings(paper: Paper, file: str) -> list[Problem]:
+    return [Problem(file, name, f"a research paper with no {name}: its BibTeX citation will be incomplete",
+                    f"add the {name} from the paper itself (a blank is better than a guess)", severity="warning")
+            for name in paper.missing_citation_fields()]
 
 
 def demo_ids(taxonomies: dict[str, Taxonomy]) -> set[str]:
@@ -180,6 +209,7 @@ def load_catalog(catalog_dir: Path | None = None, taxonomy_dir: Path | None = No
     files: dict[str, Path] = {}
     digest = hashlib.sha256()
     known_demos = demo_ids(taxonomies)
+    warnings: list[Problem] = []
     if not folder.is_dir():
         problems.append(Problem(str(catalog_dir), None, "catalog folder not found", "pass --catalog DIR pointing at a folder with papers/"))
     paths = sorted(folder.glob("*.yaml")) + sorted(folder.glob("*.yml")) if folder.is_dir() else []
@@ -194,12 +224,14 @@ def load_catalog(catalog_dir: Path | None = None, taxonomy_dir: Path | None = No
             continue
         problems.extend(_check_tags(paper, str(path), taxonomies))
         problems.extend(_check_runs_here(paper, str(path), known_demos))
+        warnings.extend(citation_warnings(paper, str(path)))
         papers[paper.id] = paper
         files[paper.id] = path
     for tax in taxonomies.values():
         digest.update(tax.model_dump_json().encode())
     problems.extend(_check_duplicates(papers, files))
-    return Catalog(papers, taxonomies, problems, files, digest.hexdigest()[:16])
+    problems.extend(_check_names(papers, files))
+    return Catalog(papers, taxonomies, problems, warnings, files, digest.hexdigest()[:16])
 
 
 def _load_paper(path: Path, text: str, problems: list[Problem]) -> Paper | None:

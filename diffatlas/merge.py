@@ -14,41 +14,9 @@ from pathlib import Path
 
 from .catalog import Catalog
 from .importers import SourceEntry
+from .placement import SECTION_NODES, section_node  # noqa: F401 (re-exported)
 from .textnorm import arxiv_from_url, derive_id, normalize_title
 from .yamlio import dump_yaml, load_yaml, ordered_paper_dict, write_new_file
-
-# Where each survey's own list files a paper -> that survey's taxonomy node.
-SECTION_NODES = {
-    "shen2025": {
-        "Latent Diffusion": "algorithm.training.latent_diffusion",
-        "Loss Formulation": "algorithm.training.loss_formulation",
-        "Training Tricks": "algorithm.training.training_tricks",
-        "Low-Rank Adaptation": "algorithm.finetuning.lora",
-        "Adapter": "algorithm.finetuning.adapter",
-        "ControlNet": "algorithm.finetuning.controlnet",
-        "Solver": "algorithm.sampling.solver",
-        "Sampling Scheduling": "algorithm.sampling.scheduling",
-        "Truncated Sampling": "algorithm.sampling.truncated",
-        "Knowledge Distillation": "algorithm.sampling.distillation",
-        "Quantization": "algorithm.compression.quantization",
-        "Pruning": "algorithm.compression.pruning",
-        "Hardware-Software Co-Design": "system.hw_sw_codesign",
-        "Parallel Computing": "system.parallel",
-        "Caching Technique": "system.caching",
-        "Frameworks": "framework",
-    },
-    "ma2024": {f"Part {n}": f"part{n}" for n in range(1, 8)},
-}
-
-
-def section_node(survey: str, section: str) -> str | None:
-    mapping = SECTION_NODES.get(survey, {})
-    for part in reversed([s.strip() for s in section.split(">")]):
-        for key, node in mapping.items():
-            if part == key or part.startswith(key + ":"):
-                return node
-    return None
-
 
 class MatchIndex:
     """Finds the catalog paper an outside entry refers to, by title, arXiv id or link."""

@@ -80,18 +80,23 @@ class Listing(_Strict):
     year: Optional[Union[int, str]] = None
     url: Optional[Text] = Field(None, description="the link as the survey gives it (may be broken)")
     note: Optional[Text] = Field(None, description="the survey's own one-line description, e.g. a table's strategy column")
+    supports: list[Literal["training", "inference"]] = Field(
+        [], description="what a framework table marks the entry as supporting (Shen et al.'s Training / Inference columns)")
 
 
 class Reported(_Strict):
-    """A figure a source reports for the paper's method."""
+    """A figure a source reports for the paper's method, as that source states it."""
 
     metric: NonEmptyText
     value: Union[float, int, str]
     unit: Optional[Text] = None
     dataset: Optional[Text] = None
-    steps: Optional[Union[int, str]] = None
+    steps: Optional[Union[int, str]] = Field(None, description="sampling steps or NFE the figure is measured at")
+    baseline: Optional[Text] = Field(None, description="what the paper compares it with, e.g. 'DDIM, 10 steps: FID 13.4'")
+    speedup: Optional[Union[float, int]] = Field(None, gt=0, description="speed-up over the baseline as the paper states it (x)")
     hardware: Optional[Text] = None
-    source: NonEmptyText = Field(description="where the figure is reported, e.g. 'ulhaq2022 Table III'")
+    source: NonEmptyText = Field(description="who reports it: 'paper' (the paper itself) or a survey, e.g. 'ulhaq2022 Table III'")
+    where: Optional[Text] = Field(None, description="where in that source: 'abstract', 'Table 2', 'Section 5.1'")
     note: Optional[Text] = None
 
 
@@ -126,6 +131,8 @@ class RunsHere(_Strict):
 class Paper(_Strict):
     id: Annotated[str, Field(pattern=ID_PATTERN, max_length=80)]
     title: NonEmptyText
+    name: Optional[BoundedText(1, 60)] = Field(
+        None, description="the method's own short name (DDIM, DPM-Solver++, DeepCache); unique within a year")
     year: Optional[Annotated[int, Field(ge=1900, le=MAX_YEAR)]] = None
     month: Optional[Annotated[int, Field(ge=1, le=12)]] = None
     authors: list[NonEmptyText] = []
@@ -139,6 +146,8 @@ class Paper(_Strict):
     summary: Annotated[str, Field(min_length=20), AfterValidator(_clean_text)]
     keywords: list[NonEmptyText] = []
     tags: dict[str, list[NonEmptyText]] = {}
+    outside: dict[Literal[SURVEYS], BoundedText(20, 300)] = Field(  # type: ignore[valid-type]
+        {}, description="a main tree in which the paper fits no node, with a one-line reason (instead of tags)")
     listed_in: list[Listing] = []
     reported: list[Reported] = []
     runs_here: Optional[RunsHere] = Field(
@@ -164,6 +173,25 @@ class Paper(_Strict):
             if self.year is None:
                 raise ValueError("year is required unless the entry is marked 'unresolved: true'")
         return self
+
+    @model_validator(mode="after")
+    def _outside_or_placed(self) -> "Paper":
+        for tid in self.outside:
+            if self.tags.get(tid):
+                raise ValueError(f"the paper is both placed in {tid} (tags.{tid}) and marked outside it "
+                                 f"(outside.{tid}); keep one")
+        return self
+
+    def missing_citation_fields(self) -> list[str]:
+        """Fields a citation of this research paper needs and the entry lacks."""
+        if self.kind != "paper":
+            return []
+        return [name for name, value in (("authors", self.authors), ("year", self.year), ("venue", self.venue)) if not value]
+
+    @property
+    def label(self) -> str:
+        """The method name when the paper has one, else the title."""
+        return self.name or self.title
 
     @property
     def is_background(self) -> bool:

@@ -15,12 +15,14 @@ class Problem:
     message: str
     hint: str = ""
     line: int | None = None
+    severity: str = "error"  # "warning": reported, never fails validation
 
     def __str__(self) -> str:
         where = self.file + (f":{self.line}" if self.line else "")
         field = f" field '{self.field}':" if self.field else ""
         hint = f" (fix: {self.hint})" if self.hint else ""
-        return f"{where}:{field} {self.message}{hint}"
+        level = " warning:" if self.severity == "warning" else ""
+        return f"{where}:{level}{field} {self.message}{hint}"
 
 
 _HINTS = {

@@ -8,8 +8,8 @@ from typing import Any
 import yaml
 
 FIELD_ORDER = (
-    "id", "title", "year", "month", "authors", "venue", "arxiv", "doi", "url", "code",
-    "kind", "unresolved", "summary", "keywords", "tags", "listed_in", "reported", "runs_here", "notes",
+    "id", "title", "name", "year", "month", "authors", "venue", "arxiv", "doi", "url", "code",
+    "kind", "unresolved", "summary", "keywords", "tags", "outside", "listed_in", "reported", "runs_here", "notes",
     "bibtex_type", "bibtex_extra",
 )
 

@@ -7,17 +7,39 @@ from collections import Counter
 
 import click
 
+from ..placement import origins
 from .common import catalog_option, open_catalog
+
+FIELD_COVERAGE = (  # (field, does a paper have it) for `stats`
+    ("authors", lambda p: bool(p.authors)),
+    ("arxiv", lambda p: bool(p.arxiv)),
+    ("doi", lambda p: bool(p.doi)),
+    ("code", lambda p: bool(p.code)),
+    ("name", lambda p: bool(p.name)),
+    ("reported", lambda p: bool(p.reported)),
+    ("keywords", lambda p: bool(p.keywords)),
+)
 
 
 @click.command()
 @catalog_option
 @click.option("--quiet", "-q", is_flag=True, help="Print only problems and the verdict.")
-def validate(catalog_dir, taxonomy_dir, quiet):
-    """Check every catalog file and taxonomy; list every problem; exit 1 if any."""
+@click.option("--warnings", "show_warnings", is_flag=True,
+              help="List every warning (e.g. a research paper with no authors); by default only their count.")
+def validate(catalog_dir, taxonomy_dir, quiet, show_warnings):
+    """Check every catalog file and taxonomy; list every problem; exit 1 if any.
+
+    Warnings (incomplete citations) are counted, listed with --warnings, and never fail the check.
+    """
     catalog = open_catalog(catalog_dir, taxonomy_dir)
     for problem in catalog.problems:
         click.echo(str(problem), err=True)
+    if show_warnings:
+        for warning in catalog.warnings:
+            click.echo(str(warning), err=True)
+    if catalog.warnings and not quiet:
+        click.echo(f"{len(catalog.warnings)} warning(s) in {len({w.file for w in catalog.warnings})} file(s)"
+                   + ("" if show_warnings else " (list them with --warnings)"))
     if not quiet:
         kinds = Counter(p.kind for p in catalog.papers.values())
         click.echo(
@@ -62,6 +84,18 @@ def stats(catalog_dir, taxonomy_dir, nodes_of):
     both = sum(1 for p in diffusion if p.tags.get("ulhaq2022") and p.tags.get("shen2025"))
     click.echo(f"\nNon-background papers tagged in both ulhaq2022 and shen2025: {both}/{len(diffusion)}")
     click.echo(f"Tagged in ma2024: {sum(1 for p in papers if p.tags.get('ma2024'))}")
+    outside = {tid: sum(1 for p in diffusion if tid in p.outside) for tid in ("ulhaq2022", "shen2025")}
+    click.echo(f"Marked outside a main tree (with a reason): {', '.join(f'{t} {n}' for t, n in outside.items())}")
+    click.echo("\nResearch papers with each field:")
+    research = [p for p in papers if p.kind == "paper"]
+    for name, has in FIELD_COVERAGE:
+        count = sum(1 for p in research if has(p))
+        click.echo(f"  {name:<9} {count:>4}/{len(research)}  {100 * count / max(len(research), 1):5.1f}%")
+    click.echo("\nPlacements by origin (survey: the survey's own list files it there; refined: the survey files it "
+               "one level up; curated: placed by diffatlas):")
+    origin_counts = Counter((tid, origin) for p in papers for tid, nodes in origins(p).items() for origin in nodes.values())
+    for tid in catalog.taxonomies:
+        click.echo(f"  {tid:<10} " + "  ".join(f"{o} {origin_counts[(tid, o)]}" for o in ("survey", "refined", "curated")))
     for tid, tax in catalog.taxonomies.items():
         click.echo(f"\n{tax.name} ({tid}), top level:")
         for node in tax.nodes:
