@@ -17,7 +17,7 @@ from typing import Iterable
 
 from pydantic import ValidationError
 
-from .models import SURVEYS, Paper, Taxonomy
+from .models import SURVEYS, KeywordList, Paper, Taxonomy
 from .paths import default_catalog_dir, default_taxonomy_dir, papers_dir
 from .problems import Problem, from_validation_error
 from .textnorm import normalize_title
@@ -34,6 +34,7 @@ class Catalog:
     warnings: list[Problem] = field(default_factory=list)  # worth fixing, not blocking (e.g. no authors)
     files: dict[str, Path] = field(default_factory=dict)
     fingerprint: str = ""
+    keywords: dict[str, str] = field(default_factory=dict)  # controlled vocabulary: term -> description
 
     # -- lookups -----------------------------------------------------------
     def __len__(self) -> int:
@@ -159,6 +160,36 @@ def citation_warnings(paper: Paper, file: str) -> list[Problem]:
             for name in paper.missing_citation_fields()]
 
 
+KEYWORDS_FILE = "keywords.yaml"
+
+
+def load_keywords(catalog_dir: Path) -> tuple[dict[str, str], list[Problem]]:
+    """The controlled vocabulary in <catalog>/keywords.yaml; absent file: no vocabulary, no check."""
+    path = Path(catalog_dir) / KEYWORDS_FILE
+    if not path.is_file():
+        return {}, []
+    try:
+        data = KeywordList.model_validate(load_yaml(path))
+    except YamlError as exc:
+        return {}, [Problem(str(path), None, f"malformed YAML: {exc}", "fix the syntax at that line", exc.line)]
+    except ValidationError as exc:
+        return {}, from_validation_error(path, exc)
+    return {k.term: k.description for k in data.keywords}, []
+
+
+def _check_keywords(paper: Paper, file: str, vocabulary: dict[str, str]) -> list[Problem]:
+    problems = []
+    for i, word in enumerate(paper.keywords):
+        if word not in vocabulary:
+            close = difflib.get_close_matches(word.lower(), list(vocabulary), n=3, cutoff=0.5)
+            hint = (f"did you mean {', '.join(close)}?" if close else
+                    f"use a term of catalog/{KEYWORDS_FILE} (or propose a new term there)")
+            problems.append(Problem(file, f"keywords[{i}]", f"{word!r} is not in the keyword vocabulary", hint))
+    if len(set(paper.keywords)) != len(paper.keywords):
+        problems.append(Problem(file, "keywords", "a keyword is listed twice", "list each keyword once"))
+    return problems
+
+
 def demo_ids(taxonomies: dict[str, Taxonomy]) -> set[str]:
     """Every demo id some taxonomy node names as its `demo:`."""
     return {node.demo for tax in taxonomies.values() for node, _ in tax.walk() if node.demo}
@@ -210,6 +241,8 @@ def load_catalog(catalog_dir: Path | None = None, taxonomy_dir: Path | None = No
     digest = hashlib.sha256()
     known_demos = demo_ids(taxonomies)
     warnings: list[Problem] = []
+    vocabulary, keyword_problems = load_keywords(catalog_dir)
+    problems.extend(keyword_problems)
     if not folder.is_dir():
         problems.append(Problem(str(catalog_dir), None, "catalog folder not found", "pass --catalog DIR pointing at a folder with papers/"))
     paths = sorted(folder.glob("*.yaml")) + sorted(folder.glob("*.yml")) if folder.is_dir() else []
@@ -225,13 +258,16 @@ def load_catalog(catalog_dir: Path | None = None, taxonomy_dir: Path | None = No
         problems.extend(_check_tags(paper, str(path), taxonomies))
         problems.extend(_check_runs_here(paper, str(path), known_demos))
         warnings.extend(citation_warnings(paper, str(path)))
+        if vocabulary:
+            problems.extend(_check_keywords(paper, str(path), vocabulary))
         papers[paper.id] = paper
         files[paper.id] = path
     for tax in taxonomies.values():
         digest.update(tax.model_dump_json().encode())
+    digest.update(repr(sorted(vocabulary.items())).encode())
     problems.extend(_check_duplicates(papers, files))
     problems.extend(_check_names(papers, files))
-    return Catalog(papers, taxonomies, problems, warnings, files, digest.hexdigest()[:16])
+    return Catalog(papers, taxonomies, problems, warnings, files, digest.hexdigest()[:16], vocabulary)
 
 
 def _load_paper(path: Path, text: str, problems: list[Problem]) -> Paper | None:

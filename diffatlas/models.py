@@ -228,6 +228,25 @@ class Node(_Strict):
         return not self.children
 
 
+class Keyword(_Strict):
+    """One term of the catalog's controlled keyword vocabulary (catalog/keywords.yaml)."""
+
+    term: Annotated[str, Field(min_length=2, max_length=40, pattern=r"^[a-z0-9][a-z0-9 +./-]*[a-z0-9+]$")]
+    description: BoundedText(10, 200)
+
+
+class KeywordList(_Strict):
+    keywords: list[Keyword]
+
+    @model_validator(mode="after")
+    def _unique(self) -> "KeywordList":
+        terms = [k.term for k in self.keywords]
+        twice = sorted({t for t in terms if terms.count(t) > 1})
+        if twice:
+            raise ValueError(f"term(s) listed twice: {', '.join(twice)}")
+        return self
+
+
 class Taxonomy(_Strict):
     id: Literal[SURVEYS]  # type: ignore[valid-type]
     name: NonEmptyText
