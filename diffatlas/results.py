@@ -18,6 +18,7 @@ import io
 import json
 import os
 import sqlite3
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
@@ -48,6 +49,22 @@ CREATE INDEX IF NOT EXISTS metrics_run ON metrics(run_id);
 """
 
 
+class ResultsStoreError(RuntimeError):
+    """The results database cannot be opened or read: the file, what happened, and what to do."""
+
+    def __init__(self, path: Path, exc: BaseException):
+        text = str(exc)
+        if "locked" in text or "busy" in text:
+            advice = "another process holds it; wait for it to finish and try again"
+        elif "readonly" in text or "unable to open" in text or isinstance(exc, OSError):
+            advice = "check the folder exists and is writable, or give another file with --db / $DIFFATLAS_RESULTS"
+        else:
+            advice = ("it is damaged or not a diffatlas results database; move it aside "
+                      f"(e.g. mv {path} {path}.broken) and a new one is made, or give another file with --db")
+        super().__init__(f"results database {path}: {text}; {advice}")
+        self.path = path
+
+
 def default_path() -> Path:
     if os.environ.get("DIFFATLAS_RESULTS"):
         return Path(os.environ["DIFFATLAS_RESULTS"])
@@ -57,18 +74,32 @@ def default_path() -> Path:
 class ResultsStore:
     def __init__(self, path: Optional[Path] = None, timeout: float = 30.0):
         self.path = Path(path) if path else default_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.timeout = timeout
+        if self.path.is_dir():
+            raise ResultsStoreError(self.path, IsADirectoryError("is a folder, not a database file"))
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ResultsStoreError(self.path, exc) from None
         with self._connect() as conn:
             conn.executescript(SCHEMA)
 
-    def _connect(self) -> "_Closing":
-        conn = sqlite3.connect(str(self.path), timeout=self.timeout, isolation_level=None)
-        conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA foreign_keys = ON")
-        conn.row_factory = sqlite3.Row
-        return _Closing(conn)
+    @contextmanager
+    def _connect(self):
+        """One connection, closed on exit; any database failure becomes a ResultsStoreError."""
+        conn = None
+        try:
+            conn = sqlite3.connect(str(self.path), timeout=self.timeout, isolation_level=None)
+            conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.row_factory = sqlite3.Row
+            yield conn
+        except (sqlite3.DatabaseError, json.JSONDecodeError) as exc:
+            raise ResultsStoreError(self.path, exc) from None
+        finally:
+            if conn is not None:
+                conn.close()
 
     # -- writing -------------------------------------------------------------
     def record(self, result) -> int:
@@ -109,16 +140,16 @@ class ResultsStore:
         args.append(limit)
         with self._connect() as conn:
             out = [dict(r) for r in conn.execute(sql, args)]
-        for r in out:
-            r["params"] = json.loads(r["params"])
+            for r in out:
+                r["params"] = json.loads(r["params"])
         return out
 
     def get(self, run_id: int) -> Optional[dict]:
         with self._connect() as conn:
             row = conn.execute("SELECT result FROM runs WHERE id = ?", (run_id,)).fetchone()
-        if row is None:
-            return None
-        result = json.loads(row["result"])
+            if row is None:
+                return None
+            result = json.loads(row["result"])
         result["run_id"] = run_id
         return result
 
@@ -149,7 +180,8 @@ class ResultsStore:
             with self._connect() as conn:
                 sql = "SELECT id, result FROM runs" + (" WHERE demo = ?" if demo else "") + " ORDER BY id"
                 rows = conn.execute(sql, (demo,) if demo else ()).fetchall()
-            return json.dumps([dict(json.loads(r["result"]), run_id=r["id"]) for r in rows], indent=2, sort_keys=True)
+                runs = [dict(json.loads(r["result"]), run_id=r["id"]) for r in rows]
+            return json.dumps(runs, indent=2, sort_keys=True)
         if fmt != "csv":
             raise ValueError(f"unknown export format {fmt!r}; use csv or json")
         buf = io.StringIO()
@@ -159,19 +191,6 @@ class ResultsStore:
         for row in self.metrics(demo):
             writer.writerow({k: row[k] for k in fields})
         return buf.getvalue()
-
-
-class _Closing:
-    """A connection usable in `with` that closes (not just commits) on exit."""
-
-    def __init__(self, conn: sqlite3.Connection):
-        self.conn = conn
-
-    def __enter__(self) -> sqlite3.Connection:
-        return self.conn
-
-    def __exit__(self, *exc) -> None:
-        self.conn.close()
 
 
 def _now() -> str:

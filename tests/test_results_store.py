@@ -6,6 +6,8 @@ import json
 import multiprocessing as mp
 import sqlite3
 
+import pytest
+
 from diffatlas.results import ResultsStore
 
 
@@ -68,3 +70,79 @@ def test_concurrent_writers_do_not_corrupt(tmp_path):
 def test_default_path_follows_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("DIFFATLAS_RESULTS", str(tmp_path / "x" / "y.sqlite"))
     assert ResultsStore().path == tmp_path / "x" / "y.sqlite"
+
+
+# -- a damaged store: a clear error naming the file, and a finished run is never lost --------------
+
+def _damaged(tmp_path, kind: str):
+    path = tmp_path / "results.sqlite"
+    if kind == "random bytes":
+        path.write_bytes(bytes(range(256)) * 20)
+    elif kind == "truncated database":
+        store = ResultsStore(path)
+        for i in range(30):
+            store.record(fake_result(i))
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 3])
+    elif kind == "a folder":
+        path.mkdir()
+    elif kind == "bad JSON in a row":
+        store = ResultsStore(path)
+        store.record(fake_result(1))
+        with sqlite3.connect(path) as conn:
+            conn.execute("UPDATE runs SET params = '{not json', result = '{not json'")
+    return path
+
+
+DAMAGED = ("random bytes", "truncated database", "a folder", "bad JSON in a row")
+
+
+@pytest.mark.parametrize("kind", DAMAGED)
+@pytest.mark.parametrize("command", (["list"], ["show", "1"], ["export"], ["export", "--format", "json"]))
+def test_damaged_store_is_one_clear_line(tmp_path, kind, command):
+    from click.testing import CliRunner
+
+    from diffatlas.cli import main
+
+    path = _damaged(tmp_path, kind)
+    res = CliRunner().invoke(main, ["results", "--db", str(path), *command])
+    assert "Traceback" not in res.output
+    if kind == "a folder":  # click's own check of --db, before the store opens
+        assert res.exit_code == 2 and "is a directory" in res.output, res.output
+        return
+    if res.exit_code == 0:  # what the damage left readable is real data, not a crash
+        assert kind == "truncated database" or (kind == "bad JSON in a row" and command == ["export"]), res.output
+        return
+    assert res.exit_code == 1, res.output
+    assert res.exception is None or isinstance(res.exception, SystemExit), repr(res.exception)
+    lines = [line for line in res.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: results database ") and str(path) in lines[0], res.output
+    assert "Traceback" not in res.output
+
+
+def test_store_error_says_what_to_do(tmp_path):
+    from diffatlas.results import ResultsStoreError
+
+    path = _damaged(tmp_path, "random bytes")
+    with pytest.raises(ResultsStoreError, match="move it aside"):
+        ResultsStore(path)
+
+
+def test_a_finished_run_survives_a_damaged_store(tmp_path, monkeypatch, capsys):
+    """run_and_record writes result.json before recording, so a store that refuses loses nothing."""
+    from types import SimpleNamespace
+
+    from diffatlas import demos
+    from reference_impls import registry as reg
+
+    out = tmp_path / "run"
+    out.mkdir()
+    fake = SimpleNamespace(out_dir=str(out), to_json=lambda: fake_result(7), run_id=None)
+    monkeypatch.setattr(reg, "run_demo", lambda *a, **k: fake)
+    path = _damaged(tmp_path, "random bytes")
+    result = demos.run_and_record("solvers", db_path=path)
+    assert result is fake and result.run_id is None
+    saved = json.loads((out / "result.json").read_text())
+    assert saved["rows"][0]["fd"] == 19.5
+    err = capsys.readouterr().err
+    assert "could not be recorded" in err and str(out / "result.json") in err

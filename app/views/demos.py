@@ -253,7 +253,7 @@ if past:
         try:
             st.session_state["demo_shown"] = demo_door.load_result(store.get(pick))
             st.rerun()
-        except ValueError as exc:
+        except (ValueError, RuntimeError) as exc:  # an old harness's run, or a store that broke meanwhile
             st.info(f"Run {pick}: {exc}")
 else:
     st.markdown("No runs of this demo recorded yet.")

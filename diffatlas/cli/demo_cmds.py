@@ -32,6 +32,17 @@ def results(ctx, db):
         ctx.invoke(results_list)
 
 
+def open_store(ctx):
+    """The results store named by --db (or the default); a damaged or unreadable one is one line, exit 1."""
+    from ..results import ResultsStore, ResultsStoreError
+
+    try:
+        return ResultsStore((ctx.obj or {}).get("db"))
+    except ResultsStoreError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+
+
 def usage_error(message: str) -> None:
     """One line on standard error, exit status 2 (a usage error, as click's own)."""
     click.echo(f"error: {message}", err=True)
@@ -152,6 +163,16 @@ def demo_train(what, force, out):
     train.main(argv)
 
 
+def _read(method, *args):
+    from ..results import ResultsStoreError
+
+    try:
+        return method(*args)
+    except ResultsStoreError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+
+
 @results.command("list")
 @click.option("--demo", "demo_id", help="Only runs of this demo.")
 @click.option("--limit", default=50, show_default=True)
@@ -159,10 +180,9 @@ def demo_train(what, force, out):
 def results_list(ctx, demo_id=None, limit=50):
     """Past runs, newest first."""
     from ..report import table
-    from ..results import ResultsStore
 
-    store = ResultsStore((ctx.obj or {}).get("db"))
-    runs = store.runs(demo_id, limit)
+    store = open_store(ctx)
+    runs = _read(store.runs, demo_id, limit)
     if not runs:
         click.echo(f"no runs recorded in {store.path}")
         return
@@ -181,9 +201,8 @@ def results_show(ctx, run_id, catalog_dir, taxonomy_dir):
     from ..demos import load_result
     from ..explore import reported_figures
     from ..report import format_result
-    from ..results import ResultsStore
 
-    stored = ResultsStore((ctx.obj or {}).get("db")).get(run_id)
+    stored = _read(open_store(ctx).get, run_id)
     if stored is None:
         usage_error(f"no run {run_id} in the results store (diffatlas results list shows the runs)")
     try:
@@ -201,11 +220,11 @@ def results_show(ctx, run_id, catalog_dir, taxonomy_dir):
 @click.pass_context
 def results_export(ctx, fmt, demo_id, output):
     """Every measured metric as CSV (run, method, metric, value) or every run as JSON."""
-    from ..results import ResultsStore
-
-    text = ResultsStore((ctx.obj or {}).get("db")).export(fmt, demo_id)
+    text = _read(open_store(ctx).export, fmt, demo_id)
     if output:
-        output.write_text(text, encoding="utf-8")
+        from ..merge import atomic_write  # temp file in the same folder, then rename: no half-written export
+
+        atomic_write(output, text)
         click.echo(f"wrote {output}", err=True)
     else:
         click.echo(text, nl=False)
