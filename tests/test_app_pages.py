@@ -332,3 +332,22 @@ print("torch" in sys.modules)
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=REPO)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_taxonomy_node_name_is_escaped_not_rendered_as_markdown(make_app, tmp_path):
+    """A node name is catalog text: Markdown in it shows literally (issue 13, item 13)."""
+    import shutil
+
+    tax_dir = tmp_path / "taxonomy"
+    shutil.copytree(FIXTURE_TAXONOMY, tax_dir)
+    path = tax_dir / "shen2025.yaml"
+    payload = "Solver **bold** [link](https://evil.example) _x_"
+    path.write_text(path.read_text().replace("name: Solver", f"name: '{payload}'"))
+    at = make_app(taxonomy_dir=tax_dir)
+    at.query_params["tax"] = "shen2025"
+    at.query_params["node"] = "algorithm.sampling.solver"
+    at.run()
+    at.switch_page("views/taxonomy.py").run()
+    no_exceptions(at)
+    header = at.header[0].value
+    assert "\\*\\*bold\\*\\*" in header and "\\[link\\]" in header, header

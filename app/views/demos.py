@@ -151,7 +151,7 @@ def show_result(result: demo_door.DemoResult) -> None:
 
     from diffatlas.report import columns_of, row_dicts
 
-    st.subheader(f"Result: {result.title}")
+    st.subheader(f"Result: {md(result.title)}")
     st.caption(f"run {result.run_id if result.run_id is not None else '(not recorded)'} \u00b7 {result.mode} configuration "
                f"\u00b7 {md(result.device)} \u00b7 {result.threads} torch threads \u00b7 {result.dtype}"
                f"{' · compiled' if result.compiled else ''} \u00b7 torch {result.versions.get('torch')}, diffusers "

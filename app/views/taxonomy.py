@@ -62,7 +62,7 @@ if len(trail) > 1:
         col.button(f"{md(item.name)} \u203a", key=f"crumb_{tid}_{item.id}", on_click=go, args=(item.id,), type="tertiary")
     crumbs[-1].markdown(f"**{md(trail[-1].name)}**")
 
-st.header(node.name)
+st.header(md(node.name))
 st.markdown(md(node.description))
 st.caption(f"Node id {md_code(node.id)} in {md(tax.name)}. {md(tax.description)}")
 
