@@ -150,6 +150,8 @@ class Paper(_Strict):
         {}, description="a main tree in which the paper fits no node, with a one-line reason (instead of tags)")
     listed_in: list[Listing] = []
     reported: list[Reported] = []
+    no_reported: Optional[BoundedText(20, 300)] = Field(
+        None, description="why no figure is recorded although the paper was read for one (e.g. a theory paper)")
     runs_here: Optional[RunsHere] = Field(
         None, description="whether it installs and runs on the project's machine, checked by trying")
     notes: list[NonEmptyText] = []

@@ -9,7 +9,7 @@ import yaml
 
 FIELD_ORDER = (
     "id", "title", "name", "year", "month", "authors", "venue", "arxiv", "doi", "url", "code",
-    "kind", "unresolved", "summary", "keywords", "tags", "outside", "listed_in", "reported", "runs_here", "notes",
+    "kind", "unresolved", "summary", "keywords", "tags", "outside", "listed_in", "reported", "no_reported", "runs_here", "notes",
     "bibtex_type", "bibtex_extra",
 )
 
