@@ -29,14 +29,15 @@ sys.path.insert(0, str(REPO))
 HERE = Path(__file__).resolve().parent
 
 
-def reported_for(papers: list[str]) -> list[dict]:
-    """The catalog's reported figures for these papers ([] where the catalog's dependencies are not installed)."""
+def reported_for(papers: list[str]) -> tuple[list[dict], list[tuple[str, str]]]:
+    """The catalog's reported figures for these papers, and the papers with none (empty where diffatlas is absent)."""
     try:
         from diffatlas.catalog import load_catalog
-        from diffatlas.explore import reported_figures
+        from diffatlas.explore import papers_without_reported, reported_figures
     except ImportError:
-        return []
-    return reported_figures(load_catalog(), papers)
+        return [], []
+    catalog = load_catalog()
+    return reported_figures(catalog, papers), papers_without_reported(catalog, papers)
 
 
 def render(results: list, device_label: str) -> str:
@@ -58,7 +59,7 @@ def render(results: list, device_label: str) -> str:
            f"- substrate model: {first.model['parameters']:,} parameters, weights {first.model['source']} "
            f"(key {first.model['key']})", ""]
     for r in results:
-        out.append(markdown_section(r, reported_for(r.papers)))
+        out.append(markdown_section(r, *reported_for(r.papers)))
     return "\n".join(out)
 
 

@@ -22,6 +22,7 @@ from .catalog import Catalog
 from .htmlsafe import safe_url
 from .models import RUNS_HERE_WORDS, SURVEYS, Node, Paper
 from .paths import papers_dir
+from .placement import ORIGIN_WORDS, tag_origin
 
 SURVEY_LABELS = {
     "ulhaq2022": "Ulhaq & Akhtar 2022 (EDS/EPS)",
@@ -267,14 +268,18 @@ def breadcrumb(catalog: Catalog, tid: str, node_id: str) -> list[Node]:
 
 
 # -- papers ------------------------------------------------------------------
+PAPER_COLUMNS = ["id", "name", "title", "year", "venue", "kind", "paper", "code", "surveys", "incomplete"]
+
+
 def papers_frame(papers: Iterable[Paper]) -> pd.DataFrame:
-    """The table the app shows: links only when they are http(s)."""
+    """The table the app shows: links only when they are http(s); `incomplete` names missing citation fields."""
     rows = [{
-        "id": p.id, "title": p.title, "year": p.year, "venue": p.venue or "",
+        "id": p.id, "name": p.name or "", "title": p.title, "year": p.year, "venue": p.venue or "",
         "kind": p.kind, "paper": safe_url(p.url), "code": safe_url(p.code),
         "surveys": ", ".join(SHORT_LABELS.get(s, s) for s in p.surveys()),
+        "incomplete": ("no " + ", no ".join(p.missing_citation_fields())) if p.missing_citation_fields() else "",
     } for p in papers]
-    frame = pd.DataFrame(rows, columns=["id", "title", "year", "venue", "kind", "paper", "code", "surveys"])
+    frame = pd.DataFrame(rows, columns=PAPER_COLUMNS)
     if not frame.empty:
         frame = frame.sort_values(["year", "title"], ascending=[False, True], na_position="last").reset_index(drop=True)
     return frame
@@ -284,7 +289,7 @@ def export_frame(papers: Iterable[Paper]) -> pd.DataFrame:
     """Flat table for CSV download: one row per paper, list fields joined by '; '."""
     rows = []
     for p in papers:
-        row = {"id": p.id, "title": p.title, "year": p.year, "month": p.month,
+        row = {"id": p.id, "name": p.name, "title": p.title, "year": p.year, "month": p.month,
                "authors": "; ".join(p.authors), "venue": p.venue, "kind": p.kind,
                "arxiv": p.arxiv, "doi": p.doi, "url": p.url, "code": p.code,
                "summary": p.summary, "keywords": "; ".join(p.keywords),
@@ -296,7 +301,7 @@ def export_frame(papers: Iterable[Paper]) -> pd.DataFrame:
 
 
 def _haystack(paper: Paper) -> str:
-    return " ".join([paper.id, paper.title, paper.summary, " ".join(paper.keywords),
+    return " ".join([paper.id, paper.name or "", paper.title, paper.summary, " ".join(paper.keywords),
                      " ".join(paper.authors), paper.venue or ""]).lower()
 
 
@@ -309,6 +314,7 @@ class Filters:
     surveys: list[str] = field(default_factory=list)
     has_code: bool = False
     kinds: list[str] = field(default_factory=lambda: ["paper", "framework", "survey"])
+    keywords: list[str] = field(default_factory=list)  # terms of the controlled vocabulary; any of them
 
     def describe(self) -> str:
         parts = []
@@ -322,6 +328,8 @@ class Filters:
             parts.append("venues " + ", ".join(self.venues))
         if self.surveys:
             parts.append("surveys " + ", ".join(self.surveys))
+        if self.keywords:
+            parts.append("keywords " + ", ".join(self.keywords))
         if self.has_code:
             parts.append("with code")
         parts.append("kinds " + ", ".join(self.kinds))
@@ -349,6 +357,8 @@ def filter_papers(catalog: Catalog, filters: Filters) -> list[Paper]:
             continue
         if filters.has_code and not paper.code:
             continue
+        if filters.keywords and not set(filters.keywords) & set(paper.keywords):
+            continue
         if wanted_nodes and not any(
             t == nid or t.startswith(prefix)
             for tid, nid, prefix in wanted_nodes for t in paper.tags.get(tid, [])
@@ -374,13 +384,33 @@ def all_node_choices(catalog: Catalog) -> list[tuple[str, str]]:
 
 
 def tag_rows(catalog: Catalog, paper: Paper) -> pd.DataFrame:
+    """Each placement with its origin (the survey's own filing or diffatlas's curation), and each tree it is outside."""
     rows = []
     for tid, tags in paper.tags.items():
         for tag in tags:
             node = catalog.node(tid, tag)
             rows.append({"taxonomy": SHORT_LABELS.get(tid, tid), "node": tag,
-                         "name": node.name if node else "(unknown node)"})
-    return pd.DataFrame(rows, columns=["taxonomy", "node", "name"])
+                         "name": node.name if node else "(unknown node)",
+                         "placed by": ORIGIN_WORDS[tag_origin(paper, tid, tag)]})
+    for tid, reason in paper.outside.items():
+        rows.append({"taxonomy": SHORT_LABELS.get(tid, tid), "node": "(outside this tree)", "name": reason,
+                     "placed by": "diffatlas: no node of this tree fits"})
+    return pd.DataFrame(rows, columns=["taxonomy", "node", "name", "placed by"])
+
+
+def node_origins(catalog: Catalog, tid: str, node_id: str) -> dict[str, str]:
+    """{paper id: origin} for the papers filed at this node or below, by their tag nearest the node."""
+    prefix = node_id + "."
+    out = {}
+    for paper in catalog.by_node(tid, node_id):
+        found = [tag_origin(paper, tid, t) for t in paper.tags.get(tid, []) if t == node_id or t.startswith(prefix)]
+        out[paper.id] = next((o for o in ("survey", "refined", "curated") if o in found), "curated")
+    return out
+
+
+def outside_papers(catalog: Catalog, tid: str) -> list[Paper]:
+    """Papers marked as fitting no node of this tree, by title."""
+    return sorted((p for p in catalog.papers.values() if tid in p.outside), key=lambda p: p.title.lower())
 
 
 def provenance_frame(paper: Paper) -> pd.DataFrame:
@@ -390,11 +420,19 @@ def provenance_frame(paper: Paper) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["survey", "section", "ref", "as named", "venue given", "note"])
 
 
+REPORTED_COLUMNS = ["metric", "value", "unit", "dataset", "steps", "baseline", "speed-up", "hardware", "source", "where",
+                    "note"]
+
+
+def _reported_row(r) -> dict:
+    return {"metric": r.metric, "value": str(r.value), "unit": r.unit or "", "dataset": r.dataset or "",
+            "steps": "" if r.steps is None else str(r.steps), "baseline": r.baseline or "",
+            "speed-up": "" if r.speedup is None else f"{r.speedup:g}x", "hardware": r.hardware or "",
+            "source": r.source, "where": r.where or "", "note": r.note or ""}
+
+
 def reported_frame(paper: Paper) -> pd.DataFrame:
-    rows = [{"metric": r.metric, "value": str(r.value), "unit": r.unit or "", "dataset": r.dataset or "",
-             "steps": "" if r.steps is None else str(r.steps), "hardware": r.hardware or "",
-             "source": r.source, "note": r.note or ""} for r in paper.reported]
-    return pd.DataFrame(rows, columns=["metric", "value", "unit", "dataset", "steps", "hardware", "source", "note"])
+    return pd.DataFrame([_reported_row(r) for r in paper.reported], columns=REPORTED_COLUMNS)
 
 
 def runs_here_summary(paper: Paper) -> dict | None:
@@ -426,7 +464,17 @@ def reported_figures(catalog, paper_ids) -> list[dict]:
         if paper is None:
             continue
         for r in paper.reported:
-            rows.append({"paper": pid, "metric": r.metric, "value": r.value, "unit": r.unit or "",
-                         "dataset": r.dataset or "", "steps": r.steps, "hardware": r.hardware or "",
-                         "source": r.source})
+            rows.append({"paper": paper.name or pid, **_reported_row(r)})
     return rows
+
+
+def papers_without_reported(catalog, paper_ids) -> list[tuple[str, str]]:
+    """(paper, why) for each given catalog paper with no reported figure: its recorded reason, or 'not curated yet'."""
+    out = []
+    for pid in paper_ids:
+        paper = catalog.papers.get(pid)
+        if paper is None:
+            out.append((pid, "not in this catalog"))
+        elif not paper.reported:
+            out.append((paper.name or pid, paper.no_reported or "no figure recorded yet; none was curated"))
+    return out

@@ -101,7 +101,8 @@ VERDICT_RULE = ("Verdicts: paired over the shared noise seeds, 95% t-interval of
                 "reference (or the metric's floor sd at this size, if larger), otherwise 'inconclusive at this size'.")
 
 
-def format_result(result: DemoResult, reported: list[dict] | None = None) -> str:
+def format_result(result: DemoResult, reported: list[dict] | None = None,
+                  unreported: list[tuple[str, str]] | None = None) -> str:
     """The command line's view of a result."""
     lines = [result.title] + header_lines(result) + ["", table(row_dicts(result), columns_of(result)), ""]
     for name, rows in result.tables.items():
@@ -115,18 +116,26 @@ def format_result(result: DemoResult, reported: list[dict] | None = None) -> str
     if reported:
         lines += ["", "What the catalog says the papers report (other datasets and hardware; for orientation):"]
         lines += [f"  - {reported_line(r)}" for r in reported]
+    if unreported:
+        lines += ["Papers of this demo with no reported figure in the catalog:"]
+        lines += [f"  - {paper}: {why}" for paper, why in unreported]
     if result.run_id is not None:
         lines.append(f"recorded as run {result.run_id} (diffatlas results show {result.run_id})")
     return "\n".join(lines)
 
 
 def reported_line(r: dict) -> str:
+    """One reported figure as a sentence: value, where it was measured, against what, and where it is stated."""
+    where = r["source"] + (f", {r['where']}" if r.get("where") else "")
     return (f"{r['paper']}: {r['metric']} {r['value']}{(' ' + r['unit']) if r['unit'] else ''}"
             f"{' on ' + r['dataset'] if r['dataset'] else ''}{' at ' + str(r['steps']) + ' steps' if r['steps'] else ''}"
-            f"{' (' + r['hardware'] + ')' if r['hardware'] else ''} [{r['source']}]")
+            f"{' (' + r['hardware'] + ')' if r['hardware'] else ''}"
+            f"{'; vs ' + r['baseline'] if r.get('baseline') else ''}"
+            f"{'; ' + r['speed-up'] + ' faster' if r.get('speed-up') else ''} [{where}]")
 
 
-def markdown_section(result: DemoResult, reported: list[dict] | None = None) -> str:
+def markdown_section(result: DemoResult, reported: list[dict] | None = None,
+                     unreported: list[tuple[str, str]] | None = None) -> str:
     """One demo's section of a benchmark report."""
     params = ", ".join(f"`{k}={str(v).lower() if isinstance(v, bool) else fmt(v)}`" for k, v in result.params.items())
     out = [f"## {result.title}", "",
@@ -142,4 +151,7 @@ def markdown_section(result: DemoResult, reported: list[dict] | None = None) -> 
         out += ["What the catalog says the papers report:", ""] + [f"- {reported_line(r)}" for r in reported] + [""]
     else:
         out += ["(The catalog records no reported figures for these papers yet.)", ""]
+    if unreported:
+        out += ["Papers of this demo with no reported figure in the catalog:", ""]
+        out += [f"- {paper}: {why}" for paper, why in unreported] + [""]
     return "\n".join(out)

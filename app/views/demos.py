@@ -20,7 +20,7 @@ import streamlit as st
 
 import appkit
 from diffatlas import demos as demo_door
-from diffatlas.explore import reported_figures
+from diffatlas.explore import papers_without_reported, reported_figures
 from diffatlas.htmlsafe import md, md_code
 
 catalog = appkit.get_catalog()
@@ -145,6 +145,19 @@ VERDICT_ICON = {"better": "\u2705 better", "worse": "\u274c worse", "no detectab
                 "inconclusive": "\u2754 inconclusive"}
 
 
+def reported_block(key: str) -> None:
+    """The catalog's reported figures for this demo's papers, and which of its papers report none and why."""
+    reported = reported_figures(catalog, demo.papers)
+    if reported:
+        st.caption("As each paper states it, on its own datasets, models and hardware: compare the direction and "
+                   "the size of the effect with the measurement above, not the numbers.")
+        st.dataframe([{k: str(v if v is not None else "") for k, v in r.items()} for r in reported], hide_index=True,
+                     key=f"reported_table_{key}")
+    missing = papers_without_reported(catalog, demo.papers)
+    if missing:
+        st.markdown("No reported figure in the catalog for: " + "; ".join(f"**{md(p)}** ({md(why)})" for p, why in missing))
+
+
 def show_result(result: demo_door.DemoResult) -> None:
     import pandas as pd
     import plotly.express as px
@@ -186,6 +199,8 @@ def show_result(result: demo_door.DemoResult) -> None:
                      "kid_se": st.column_config.NumberColumn("KID se", format="%.2f"),
                      "confidence": st.column_config.NumberColumn(format="%.3f"),
                      "peak_mem_mb": st.column_config.NumberColumn("peak MB", format="%.0f")})
+    st.markdown("**What the papers report**, next to what was measured here")
+    reported_block(f"{result.run_id}_{result.created}")
     chart = rows.copy()
     x = st.segmented_control("Chart x axis", ["ms_per_sample", "nfe", "flops_per_sample"], default="ms_per_sample",
                              key=f"chart_x_{result.run_id}_{result.created}") or "ms_per_sample"
@@ -225,14 +240,9 @@ if shown is not None and shown.demo == demo_id:
     show_result(shown)
 
 # -- reported figures, past runs, source --------------------------------------------------------
-st.subheader("What the catalog says the papers report")
-reported = reported_figures(catalog, demo.papers)
-if reported:
-    st.caption("Figures from other datasets and hardware, for orientation: the shape should match, not the numbers.")
-    st.dataframe([{k: str(v if v is not None else "") for k, v in r.items()} for r in reported], hide_index=True,
-                 key="reported_table")
-else:
-    st.markdown("The catalog records no reported figures for these papers yet.")
+if shown is None or shown.demo != demo_id:  # with a result, the figures sit under its table
+    st.subheader("What the papers report")
+    reported_block("standalone")
 
 st.subheader("Past runs")
 try:

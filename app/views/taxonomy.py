@@ -98,11 +98,23 @@ papers = catalog.by_node(tid, node_id)
 st.subheader(f"Papers ({len(papers)})")
 include_bg = st.toggle("Include background works", value=False, key="explorer_bg")
 shown = [p for p in papers if include_bg or p.kind != "background"]
-st.dataframe(
-    explore.papers_frame(shown), hide_index=True, key=f"explorer_table_{tid}",
-    column_config=appkit.paper_columns(),
-)
-st.caption("Click a column header to sort. Papers filed at this node or anywhere below it.")
+origin = explore.node_origins(catalog, tid, node_id)
+tally = {o: sum(1 for p in shown if origin.get(p.id) == o) for o in ("survey", "refined", "curated")}
+survey_short = explore.SHORT_LABELS.get(tid, tid)
+st.markdown(f"**{tally['survey']}** listed here by {md(survey_short)}'s own list"
+            + (f", **{tally['refined']}** filed by it one level up (diffatlas chose this node)" if tally["refined"] else "")
+            + f", **{tally['curated']}** added by diffatlas.")
+frame = explore.papers_frame(shown)
+frame.insert(2, "placed by", [{"survey": "survey", "refined": "survey, refined", "curated": "diffatlas"}[origin[i]]
+                               for i in frame["id"]])
+st.dataframe(frame, hide_index=True, key=f"explorer_table_{tid}", column_config=appkit.paper_columns())
+st.caption("Click a column header to sort. Papers filed at this node or anywhere below it. 'placed by': survey = the "
+           "survey's own list files it here; diffatlas = curated, the survey does not file it here.")
+outside = explore.outside_papers(catalog, tid)
+if outside and any(node.id == top.id for top in tax.nodes):
+    with st.expander(f"Outside this tree: {len(outside)} papers that fit none of its nodes"):
+        for item in outside:
+            st.markdown(f"- **{md(item.label)}** ({md(str(item.year or ''))}): {md(item.outside[tid])}")
 
 st.subheader("Crosswalk: where these papers sit in the other taxonomies")
 cross = explore.node_crosswalk(catalog, tid, node_id)

@@ -116,7 +116,7 @@ class _Bar:
 def demo_run(catalog_dir, taxonomy_dir, demo_id, mode, device, dtype, compile_, params, as_json, out, no_record, db):
     """Run one demo: measure the technique against its baselines in the same run."""
     from .. import demos
-    from ..explore import reported_figures
+    from ..explore import papers_without_reported, reported_figures
     from ..report import format_result
 
     try:
@@ -148,7 +148,9 @@ def demo_run(catalog_dir, taxonomy_dir, demo_id, mode, device, dtype, compile_, 
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=2, sort_keys=True))
         return
-    click.echo(format_result(result, reported_figures(open_catalog(catalog_dir, taxonomy_dir), result.papers)))
+    catalog = open_catalog(catalog_dir, taxonomy_dir)
+    click.echo(format_result(result, reported_figures(catalog, result.papers),
+                             papers_without_reported(catalog, result.papers)))
 
 
 @demo.command("train")
@@ -199,7 +201,7 @@ def results_list(ctx, demo_id=None, limit=50):
 def results_show(ctx, run_id, catalog_dir, taxonomy_dir):
     """The full result table of one recorded run."""
     from ..demos import load_result
-    from ..explore import reported_figures
+    from ..explore import papers_without_reported, reported_figures
     from ..report import format_result
 
     stored = _read(open_store(ctx).get, run_id)
@@ -210,7 +212,9 @@ def results_show(ctx, run_id, catalog_dir, taxonomy_dir):
     except ValueError as exc:
         click.echo(f"run {run_id}: {exc}", err=True)
         sys.exit(1)
-    click.echo(format_result(result, reported_figures(open_catalog(catalog_dir, taxonomy_dir), result.papers)))
+    catalog = open_catalog(catalog_dir, taxonomy_dir)
+    click.echo(format_result(result, reported_figures(catalog, result.papers),
+                             papers_without_reported(catalog, result.papers)))
 
 
 @results.command("export")
