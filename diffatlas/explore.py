@@ -478,3 +478,28 @@ def papers_without_reported(catalog, paper_ids) -> list[tuple[str, str]]:
         elif not paper.reported:
             out.append((paper.name or pid, paper.no_reported or "no figure recorded yet; none was curated"))
     return out
+
+
+def survey_table_rows(catalog: Catalog, survey: str = "ulhaq2022", prefix: str = "Table") -> pd.DataFrame:
+    """A survey's own tables as the catalog holds them: one row per listing in a section starting with `prefix`.
+
+    `method` is the catalog's method name (the paper's own), `as named` the survey's; for Ulhaq & Akhtar's
+    Table III the row carries the figures the catalog keeps from that table.
+    """
+    rows = []
+    for paper in catalog.papers.values():
+        for item in paper.listed_in:
+            if item.survey != survey or not item.section.startswith(prefix):
+                continue
+            table, _, group = item.section.partition(" > ")
+            from_table = [r for r in paper.reported if r.source.startswith(survey)] if "Table III" in table else []
+            in_group = [r for r in from_table if group and group.lower() in (r.dataset or "").lower() + (r.note or "").lower()]
+            figures = [f"{r.metric} {r.value}{(' ' + r.unit) if r.unit else ''}"
+                       + (f" ({r.steps} steps)" if r.steps not in (None, "", "NA") else "")
+                       for r in (in_group or from_table)]
+            rows.append({"table": table.split(":")[0], "group": group, "ref": item.ref or "",
+                         "method": paper.name or "", "as named": item.name or "", "title": paper.title,
+                         "year": paper.year, "id": paper.id, "figures": "; ".join(figures)})
+    frame = pd.DataFrame(rows, columns=["table", "group", "ref", "method", "as named", "title", "year", "id", "figures"])
+    frame["year"] = frame["year"].astype("Int64")
+    return frame.sort_values(["table", "group", "year", "title"], na_position="last").reset_index(drop=True)

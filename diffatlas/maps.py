@@ -137,7 +137,8 @@ def build_paper_network(papers: Iterable[Paper], k: int = 8, min_similarity: flo
     weights = association_strength(similarity) if normalization == "association" else similarity
     graph = nx.Graph()
     for p in papers:
-        graph.add_node(p.id, title=p.title, year=p.year, venue=p.venue or "", url=safe_url(p.url), kind=p.kind)
+        graph.add_node(p.id, title=p.title, name=p.name or "", year=p.year, venue=p.venue or "", url=safe_url(p.url),
+                       kind=p.kind)
     for i in range(n):
         candidates = np.flatnonzero(similarity[i] >= max(min_similarity, 1e-9))
         if candidates.size == 0:
@@ -477,7 +478,7 @@ def render_html(graph: nx.Graph, clusters: dict[str, int], positions: dict[str, 
         c = clusters.get(node, -1)
         cluster_label = f"cluster {c + 1}" if c >= 0 else "unclustered"
         if kind == "paper":
-            short = node.rsplit("-", 1)[0] if node[-4:].isdigit() else node
+            short = data.get("name") or (node.rsplit("-", 1)[0] if node[-4:].isdigit() else node)  # the method's name
             meta = " \u00b7 ".join(str(v) for v in (data.get("year"), data.get("venue")) if v)
             title = "\n".join(part for part in (plain(data.get("title", node), 160), meta, f"{cluster_label}, {degree.get(node, 0)} links") if part)
             label = plain(short, 28)

@@ -152,3 +152,22 @@ def test_demo_papers_without_figures_are_named_with_the_reason(tmp_path):
     assert explore.papers_without_reported(catalog, ["a-2022", "b-2022", "c-2022", "zz"]) == [
         ("b-2022", "A theory paper: it states no benchmark figure."),
         ("c-2022", "no figure recorded yet; none was curated"), ("zz", "not in this catalog")]
+
+
+def test_ulhaq_tables_rows_carry_the_method_name():
+    catalog = load_catalog(FIXTURE_CATALOG, FIXTURE_TAXONOMY)
+    frame = explore.survey_table_rows(catalog, "ulhaq2022", prefix="EPS")
+    assert "ddim-2021" in set(frame["id"])
+    assert list(frame.columns) == ["table", "group", "ref", "method", "as named", "title", "year", "id", "figures"]
+
+
+def test_map_labels_use_the_method_name(tmp_path):
+    from diffatlas import maps
+
+    papers = [paper(f"p{i}-2022", f"Fast sampling of diffusion models with solver number {i}",
+                    name=f"Solver{i}", summary="Fast ODE solver sampling for diffusion models with few steps and high quality.")
+              for i in range(4)]
+    catalog = load(tmp_path, papers)
+    graph = maps.build_paper_network(catalog.papers.values(), k=2, min_similarity=0.0).graph
+    html = maps.render_html(graph, {n: 0 for n in graph}, {n: (0.0, 0.0) for n in graph})
+    assert '"label": "Solver1"' in html

@@ -44,4 +44,17 @@ else:
     st.plotly_chart(fig, key="surveys_heatmap")
     st.caption("Each cell: papers filed under both nodes. Diffatlas files every paper in EDS/EPS and in "
                "algorithm/system/framework, so this is the crosswalk the surveys themselves do not draw.")
+st.subheader("Ulhaq & Akhtar's tables, as the catalog holds them")
+st.caption("Tables I and II name representative works for each strategy; Table III compares reported efficiency "
+           "figures. 'method' is the paper's own method name in the catalog, 'as named' the survey's; open a row's "
+           "id on the Papers page for its record.")
+ulhaq = explore.survey_table_rows(catalog, "ulhaq2022")
+if ulhaq.empty:
+    st.info("No entry of this catalog is listed in those tables.")
+else:
+    which = st.segmented_control("Table", sorted(ulhaq["table"].unique()), default=sorted(ulhaq["table"].unique())[0],
+                                 key="surveys_ulhaq_table")
+    part = ulhaq[ulhaq["table"] == which] if which else ulhaq
+    st.dataframe(part.drop(columns=["table"] + ([] if which == "Table III" else ["figures"])), hide_index=True,
+                 key="surveys_ulhaq_rows")
 appkit.catalog_caption()
