@@ -415,9 +415,10 @@ def outside_papers(catalog: Catalog, tid: str) -> list[Paper]:
 
 def provenance_frame(paper: Paper) -> pd.DataFrame:
     rows = [{"survey": SHORT_LABELS.get(x.survey, x.survey), "section": x.section, "ref": x.ref or "",
-             "as named": x.name or x.title or "", "venue given": x.venue or "", "note": x.note or ""}
+             "as named": x.name or x.title or "", "venue given": x.venue or "", "supports": ", ".join(x.supports),
+             "note": x.note or ""}
             for x in paper.listed_in]
-    return pd.DataFrame(rows, columns=["survey", "section", "ref", "as named", "venue given", "note"])
+    return pd.DataFrame(rows, columns=["survey", "section", "ref", "as named", "venue given", "supports", "note"])
 
 
 REPORTED_COLUMNS = ["metric", "value", "unit", "dataset", "steps", "baseline", "speed-up", "hardware", "source", "where",
