@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import os
 from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -17,11 +18,11 @@ from typing import Iterable
 
 from pydantic import ValidationError
 
+from .dedupe import Key, paper_keys
 from .models import SURVEYS, KeywordList, Paper, Taxonomy
 from .paths import default_catalog_dir, default_taxonomy_dir, papers_dir
 from .problems import Problem, from_validation_error
-from .textnorm import normalize_title
-from .yamlio import YamlError, load_yaml, load_yaml_text
+from .yamlio import YamlError, load_yaml, load_yaml_text, read_text
 
 MAIN_TREES = ("ulhaq2022", "shen2025")
 
@@ -35,6 +36,10 @@ class Catalog:
     files: dict[str, Path] = field(default_factory=dict)
     fingerprint: str = ""
     keywords: dict[str, str] = field(default_factory=dict)  # controlled vocabulary: term -> description
+    # Paper files that parsed (safely, within the size limit) but did not validate, e.g. fresh stubs:
+    # path -> the mapping as parsed. Duplicate matching counts them as present without re-reading them.
+    unvalidated: dict[Path, dict] = field(default_factory=dict)
+    unread: list[Path] = field(default_factory=list)  # paper files refused before parsing (size, UTF-8, YAML)
 
     # -- lookups -----------------------------------------------------------
     def __len__(self) -> int:
@@ -97,7 +102,7 @@ def load_taxonomies(taxonomy_dir: Path | None = None) -> tuple[dict[str, Taxonom
             data = load_yaml(path)
             tax = Taxonomy.model_validate(data)
         except YamlError as exc:
-            problems.append(Problem(str(path), None, f"malformed YAML: {exc}", "fix the syntax at that line", exc.line))
+            problems.append(yaml_problem(path, exc))
             continue
         except ValidationError as exc:
             problems.extend(from_validation_error(path, exc))
@@ -171,7 +176,7 @@ def load_keywords(catalog_dir: Path) -> tuple[dict[str, str], list[Problem]]:
     try:
         data = KeywordList.model_validate(load_yaml(path))
     except YamlError as exc:
-        return {}, [Problem(str(path), None, f"malformed YAML: {exc}", "fix the syntax at that line", exc.line)]
+        return {}, [yaml_problem(path, exc)]
     except ValidationError as exc:
         return {}, from_validation_error(path, exc)
     return {k.term: k.description for k in data.keywords}, []
@@ -207,29 +212,61 @@ def _check_runs_here(paper: Paper, file: str, known_demos: set[str]) -> list[Pro
     return [Problem(file, "runs_here.instead", f"no taxonomy node names the demo {check.instead!r}", hint)]
 
 
+_KEY_WORDS = {"title": "title", "arxiv": "arXiv id", "url": "link", "doi": "DOI"}
+
+
+def describe_key(key: Key) -> str:
+    """'arXiv id 2206.00927 (in its url)': what two entries share, for a duplicate message."""
+    words = _KEY_WORDS[key.kind] + ("" if key.kind in ("title", "url") else f" {key.value}")
+    return words + ("" if key.field == key.kind else f" (in its {key.field})")
+
+
 def _check_duplicates(papers: dict[str, Paper], files: dict[str, Path]) -> list[Problem]:
+    """The catalog's one duplicate rule (diffatlas.dedupe): each later paper sharing a key with an earlier one."""
+    owner: dict[str, str] = {}
     problems = []
-    keys = (
-        ("title", lambda p: normalize_title(p.title) if len(normalize_title(p.title)) > 8 else None),
-        ("arxiv", lambda p: p.arxiv),
-        ("doi", lambda p: p.doi.lower() if p.doi else None),
-    )
-    for field_name, key in keys:
-        seen: dict[str, str] = {}
-        for pid in sorted(papers):
-            value = key(papers[pid])
-            if not value:
-                continue
-            if value in seen:
-                first = seen[value]
-                problems.append(Problem(
-                    str(files[pid]), field_name,
-                    f"duplicate paper: same {field_name} as {files[first]}",
-                    f"merge the two entries into {first}.yaml and delete this file",
-                ))
-            else:
-                seen[value] = pid
+    for pid in sorted(papers):
+        shared: dict[str, list[Key]] = {}
+        for key in paper_keys(papers[pid]):
+            first = owner.setdefault(key.token, pid)
+            if first != pid:
+                shared.setdefault(first, []).append(key)
+        for first, keys in shared.items():
+            problems.append(Problem(
+                str(files[pid]), keys[0].field,
+                f"duplicate paper: same {' and '.join(describe_key(k) for k in keys)} as {files[first]}",
+                f"merge the two entries into {first}.yaml and delete this file",
+            ))
     return problems
+
+
+def yaml_problem(path: Path, exc: YamlError) -> Problem:
+    return Problem(str(path), exc.field, f"{exc.prefix}{exc}", exc.hint, exc.line)
+
+
+PAPER_SUFFIX = ".yaml"
+
+
+def paper_files(folder: Path, catalog_dir: Path, problems: list[Problem]) -> list[Path]:
+    """The <id>.yaml entries of the papers folder, sorted; every other visible entry is a problem.
+
+    Hidden entries (a leading '.') are ignored: editor swap files (.x.yaml.swp), the
+    writers' own temporary files, .gitkeep, .DS_Store. Anything else that is not
+    *.yaml (x.YAML, x.yml, x.yaml~, README.md) would be silently skipped, so it is
+    reported. In a flat catalog folder (no papers/), only YAML-like names are reported,
+    and keywords.yaml is the vocabulary, not a paper.
+    """
+    flat = Path(folder) == Path(catalog_dir)
+    out = []
+    for name in sorted(os.listdir(folder)):
+        if name.startswith(".") or (flat and name == KEYWORDS_FILE):
+            continue
+        if name.endswith(PAPER_SUFFIX) and len(name) > len(PAPER_SUFFIX):
+            out.append(Path(folder) / name)
+        elif not flat or any(ext in name.lower() for ext in (".yaml", ".yml")):
+            problems.append(Problem(str(Path(folder) / name), None, "not a paper file, so it is not read",
+                                    f"a paper is <id>{PAPER_SUFFIX} (lower-case .yaml): rename it, or move it out of {Path(folder).name}/"))
+    return out
 
 
 def load_catalog(catalog_dir: Path | None = None, taxonomy_dir: Path | None = None) -> Catalog:
@@ -245,15 +282,18 @@ def load_catalog(catalog_dir: Path | None = None, taxonomy_dir: Path | None = No
     problems.extend(keyword_problems)
     if not folder.is_dir():
         problems.append(Problem(str(catalog_dir), None, "catalog folder not found", "pass --catalog DIR pointing at a folder with papers/"))
-    paths = sorted(folder.glob("*.yaml")) + sorted(folder.glob("*.yml")) if folder.is_dir() else []
-    for path in paths:
-        text = path.read_text(encoding="utf-8", errors="replace")
-        digest.update(path.name.encode() + b"\0" + text.encode())
-        paper = _load_paper(path, text, problems)
-        if paper is None:
-            continue
-        if paper.id in papers:
+    unvalidated: dict[Path, dict] = {}
+    unread: list[Path] = []
+    for path in paper_files(folder, catalog_dir, problems) if folder.is_dir() else []:
+        data, paper = _load_paper(path, problems, digest)
+        if paper is not None and paper.id in papers:
             problems.append(Problem(str(path), "id", f"id {paper.id!r} already used by {files[paper.id]}", "choose another id"))
+            paper = None
+        if paper is None:
+            if data is None:
+                unread.append(path)
+            else:
+                unvalidated[path] = data
             continue
         problems.extend(_check_tags(paper, str(path), taxonomies))
         problems.extend(_check_runs_here(paper, str(path), known_demos))
@@ -267,27 +307,31 @@ def load_catalog(catalog_dir: Path | None = None, taxonomy_dir: Path | None = No
     digest.update(repr(sorted(vocabulary.items())).encode())
     problems.extend(_check_duplicates(papers, files))
     problems.extend(_check_names(papers, files))
-    return Catalog(papers, taxonomies, problems, warnings, files, digest.hexdigest()[:16], vocabulary)
+    return Catalog(papers, taxonomies, problems, warnings, files, digest.hexdigest()[:16], vocabulary, unvalidated, unread)
 
 
-def _load_paper(path: Path, text: str, problems: list[Problem]) -> Paper | None:
+def _load_paper(path: Path, problems: list[Problem], digest) -> tuple[dict | None, Paper | None]:
+    """(the mapping as parsed, the paper when it validates); problems are appended, the bytes read hashed."""
     try:
+        text = read_text(path)
+        digest.update(path.name.encode() + b"\0" + text.encode())
         data = load_yaml_text(text)
     except YamlError as exc:
-        problems.append(Problem(str(path), None, f"malformed YAML: {exc}", "fix the syntax at that line", exc.line))
-        return None
+        digest.update(path.name.encode() + b"\0refused")
+        problems.append(yaml_problem(path, exc))
+        return None, None
     if not isinstance(data, dict):
         problems.append(Problem(str(path), None, "expected a mapping of field: value at the top level", "see CONTRIBUTING.md for the format"))
-        return None
+        return None, None
     try:
         paper = Paper.model_validate(data)
     except ValidationError as exc:
         problems.extend(from_validation_error(path, exc))
-        return None
+        return data, None
     if paper.id != path.stem:
         problems.append(Problem(str(path), "id", f"id {paper.id!r} does not match the file name", f"rename the file to {paper.id}.yaml or set id: {path.stem}"))
-        return None
-    return paper
+        return data, None
+    return data, paper
 
 
 def iter_problem_lines(problems: Iterable[Problem]) -> Iterable[str]:

@@ -21,7 +21,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from .bibtex import parse_bibtex
-from .catalog import MAIN_TREES, Catalog
+from .catalog import MAIN_TREES, Catalog, describe_key
 from .merge import MatchIndex
 from .models import ARXIV_ID_RE, Paper
 from .problems import from_validation_error
@@ -141,7 +141,7 @@ def prepare(fields: dict, tags: dict[str, list[str]], catalog: Catalog, folder: 
         return draft
     data["id"] = paper_id or derive_id(data["title"], data["year"])
     target = folder / f"{data['id']}.yaml"
-    if target.exists():
+    if os.path.lexists(target):
         draft.errors.append(f"field 'id': {target} already exists; choose another id with --id (files are never overwritten)")
     if not data.get("summary"):
         draft.errors.append("field 'summary': missing; pass --summary \"...\" (one or two sentences in your own words)")
@@ -156,12 +156,21 @@ def prepare(fields: dict, tags: dict[str, list[str]], catalog: Catalog, folder: 
         for tid in MAIN_TREES:
             if not data.get("tags", {}).get(tid):
                 draft.errors.append(f"field 'tags.{tid}': a paper must be placed in the {tid} tree; add --tag {tid}:<node>")
-    duplicate = MatchIndex(catalog, folder).find(data["title"], data.get("arxiv"), data.get("url"))
-    doi = str(data.get("doi", "")).lower()
-    duplicate = duplicate or next((p.id for p in catalog.papers.values() if doi and (p.doi or "").lower() == doi), None)
+    duplicate = MatchIndex(catalog).match(data["title"], data.get("arxiv"), data.get("url"), data.get("doi"))
     if duplicate:
-        draft.errors.append(f"duplicate: the catalog already has this paper as {duplicate} ({folder / (duplicate + '.yaml')}); edit that file instead")
+        pid, key = duplicate
+        draft.errors.append(f"duplicate: the catalog already has this paper as {pid} ({folder / (pid + '.yaml')}), "
+                            f"same {describe_key(key)}; edit that file instead")
     return draft
+
+
+def unread_note(catalog: Catalog) -> str | None:
+    """A reminder, for commands that check duplicates, that files refused unread are left out of the check."""
+    if not catalog.unread:
+        return None
+    names = ", ".join(path.name for path in catalog.unread[:3]) + (", ..." if len(catalog.unread) > 3 else "")
+    return (f"note: {len(catalog.unread)} catalog file(s) could not be read, so the duplicate check leaves them out "
+            f"({names}); run 'diffatlas validate' for why")
 
 
 def write_entry(draft: Draft, folder: Path) -> Path:

@@ -8,62 +8,57 @@ only gains the new provenance. Existing files are never replaced wholesale.
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .catalog import Catalog
+from .dedupe import Key, entry_keys, listing_keys, paper_keys
 from .importers import SourceEntry
 from .placement import SECTION_NODES, section_node  # noqa: F401 (re-exported)
-from .textnorm import arxiv_from_url, derive_id, normalize_title
-from .yamlio import dump_yaml, load_yaml, ordered_paper_dict, write_new_file
+from .textnorm import derive_id
+from .yamlio import atomic_write, dump_yaml, load_yaml, ordered_paper_dict, write_new_file  # noqa: F401 (atomic_write re-exported)
+
 
 class MatchIndex:
-    """Finds the catalog paper an outside entry refers to, by title, arXiv id or link."""
+    """Finds the catalog paper an outside entry refers to, by the keys of diffatlas.dedupe.
 
-    def __init__(self, catalog: Catalog, folder: Path):
+    Built only from what the loader already parsed: validated papers, and the files
+    that parsed but did not validate yet (fresh stubs still count as present). It
+    never opens a file, so a file the loader refused (an alias bomb, a FIFO) is never
+    expanded here. `folder` is accepted for the callers' convenience and not read.
+    """
+
+    def __init__(self, catalog: Catalog, folder: Path | None = None):
         self.by_key: dict[str, str] = {}
         for paper in catalog.papers.values():
-            self.add(paper.id, paper.title, paper.arxiv, paper.url)
+            self.add_keys(paper.id, paper_keys(paper))
             for listing in paper.listed_in:
-                self.add(paper.id, listing.title, None, listing.url)
-        # Files that do not validate yet (fresh stubs) still count as present.
-        for path, data in _raw_files(catalog, folder).items():
-            self.add(data.get("id", path.stem), data.get("title"), data.get("arxiv"), data.get("url"))
-            for listing in data.get("listed_in") or []:
+                self.add_keys(paper.id, listing_keys(listing))
+        for path, data in catalog.unvalidated.items():
+            pid = Path(path).stem  # the file's name, never its claimed id: that is where it lives
+            self.add_keys(pid, paper_keys(data))
+            listings = data.get("listed_in")
+            for listing in listings if isinstance(listings, list) else []:
                 if isinstance(listing, dict):
-                    self.add(data.get("id", path.stem), listing.get("title"), None, listing.get("url"))
+                    self.add_keys(pid, listing_keys(listing))
 
-    def add(self, pid, title, arxiv, url) -> None:
-        if title and len(normalize_title(str(title))) > 8:
-            self.by_key.setdefault("t:" + normalize_title(str(title)), pid)
-        arxiv = arxiv or arxiv_from_url(url)
-        if arxiv:
-            self.by_key.setdefault("a:" + str(arxiv), pid)
-        if url:
-            self.by_key.setdefault("u:" + str(url).rstrip("/"), pid)
+    def add_keys(self, pid: str, keys: list[Key]) -> None:
+        for key in keys:
+            self.by_key.setdefault(key.token, pid)
 
-    def find(self, title: str, arxiv: str | None, url: str | None) -> str | None:
-        """Title first, then arXiv id, then link; absent values are simply not looked up."""
-        arxiv = arxiv or arxiv_from_url(url)
-        keys = ["t:" + normalize_title(title)]
-        keys += ["a:" + str(arxiv)] if arxiv else []
-        keys += ["u:" + str(url).rstrip("/")] if url else []
-        return next((self.by_key[k] for k in keys if k in self.by_key), None)
+    def add(self, pid, title, arxiv=None, url=None, doi=None) -> None:
+        self.add_keys(pid, entry_keys(title, arxiv, url, doi))
 
+    def match(self, title, arxiv=None, url=None, doi=None) -> tuple[str, Key] | None:
+        """(paper id, the key it shares) for the first key found: title, then arXiv id, link, DOI."""
+        for key in entry_keys(title, arxiv, url, doi):
+            if key.token in self.by_key:
+                return self.by_key[key.token], key
+        return None
 
-def _raw_files(catalog: Catalog, folder: Path) -> dict[Path, dict]:
-    out = {}
-    for path in sorted(folder.glob("*.yaml")):
-        if path.stem in catalog.papers:
-            continue
-        try:
-            data = load_yaml(path)
-        except Exception:  # a broken file is reported by validate, not here
-            continue
-        if isinstance(data, dict):
-            out[path] = data
-    return out
+    def find(self, title, arxiv=None, url=None, doi=None) -> str | None:
+        found = self.match(title, arxiv, url, doi)
+        return found[0] if found else None
 
 
 @dataclass
@@ -82,16 +77,9 @@ class MergeReport:
         )
 
 
-def atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".yaml")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
-
-
 def unique_id(base: str, folder: Path, taken: set[str]) -> str:
     candidate, n = base, 1
-    while candidate in taken or (folder / f"{candidate}.yaml").exists():
+    while candidate in taken or os.path.lexists(folder / f"{candidate}.yaml"):
         n += 1
         candidate = f"{base}-{chr(ord('a') + n - 2)}" if n <= 27 else f"{base}-{n}"
     return candidate
@@ -141,15 +129,18 @@ def merge_entries(catalog: Catalog, entries: list[SourceEntry], survey: str, fol
 
 
 def _add_provenance(path: Path, entry: SourceEntry, survey: str, node: str | None, dry_run: bool) -> bool:
+    """Record the survey's listing (and its node) in an existing file; False when already there or not editable."""
     data = load_yaml(path)
-    listings = data.setdefault("listed_in", [])
-    if any(item.get("survey") == survey and item.get("section") == entry.section for item in listings):
+    listings = (data.get("listed_in") or []) if isinstance(data, dict) else None
+    tags = (data.get("tags") or {}) if isinstance(data, dict) else None
+    if not isinstance(listings, list) or not isinstance(tags, dict):
+        return False  # a file validate reports as broken is not rewritten
+    if any(isinstance(item, dict) and item.get("survey") == survey and item.get("section") == entry.section for item in listings):
         return False
-    listings.append(_listing(entry, survey))
-    if node:
-        tags = data.setdefault("tags", {}).setdefault(survey, [])
-        if node not in tags and not any(t.startswith(node + ".") for t in tags):
-            tags.append(node)
+    data["listed_in"] = listings + [_listing(entry, survey)]
+    here = tags.get(survey, [])
+    if node and isinstance(here, list) and node not in here and not any(str(t).startswith(node + ".") for t in here):
+        data["tags"] = {**tags, survey: here + [node]}
     if not dry_run:
         atomic_write(path, dump_yaml(ordered_paper_dict(data)))
     return True

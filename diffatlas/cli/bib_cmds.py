@@ -8,8 +8,10 @@ from pathlib import Path
 import click
 
 from ..catalog import Catalog
+from ..contribute import unread_note
 from ..paths import default_catalog_dir, papers_dir
-from .common import catalog_option, open_catalog
+from ..yamlio import atomic_write
+from .common import catalog_option, fail, open_catalog
 
 
 @click.group()
@@ -48,7 +50,10 @@ def bib_export(catalog_dir, taxonomy_dir, node, survey, ids, output):
     catalog = open_catalog(catalog_dir, taxonomy_dir)
     text = export_bibtex(select_papers(catalog, node, survey, ids))
     if output:
-        output.write_text(text, encoding="utf-8")
+        try:
+            atomic_write(output, text)
+        except OSError as exc:
+            fail(f"cannot write {output}: {exc.strerror or exc}; choose a writable file with -o FILE")
         click.echo(f"wrote {text.count('@')} entries to {output}", err=True)
     else:
         click.echo(text, nl=False)
@@ -68,6 +73,8 @@ def bib_import(catalog_dir, taxonomy_dir, bibfile, dry_run):
     for error in parsed.errors:
         click.echo(error, err=True)
     catalog = open_catalog(catalog_dir, taxonomy_dir)
+    if note := unread_note(catalog):
+        click.echo(note, err=True)
     result = import_records(catalog, papers_dir(catalog_dir or default_catalog_dir()), parsed.records, dry_run)
     for line in result.lines():
         click.echo(line)
@@ -93,6 +100,8 @@ def sources_import(catalog_dir, taxonomy_dir, listfile, fmt, survey, dry_run, sh
     from ..merge import merge_entries
 
     catalog = open_catalog(catalog_dir, taxonomy_dir)
+    if note := unread_note(catalog):
+        click.echo(note, err=True)
     entries = parse_file(listfile, fmt)
     report = merge_entries(catalog, entries, survey, papers_dir(catalog_dir or default_catalog_dir()), dry_run)
     click.echo(report.summary())

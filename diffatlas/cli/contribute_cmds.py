@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import click
 
-from ..contribute import ContributionError, fields_from_arxiv, fields_from_bibtex, leaf_choices, parse_tags, prepare, write_entry
+from ..contribute import (ContributionError, fields_from_arxiv, fields_from_bibtex, leaf_choices, parse_tags, prepare,
+                          unread_note, write_entry)
 from ..models import KINDS
 from ..paths import default_catalog_dir, papers_dir
+from ..yamlio import MAX_FILE_BYTES, YamlError, atomic_write, read_text
 from .common import catalog_option, fail, open_catalog
 
 
@@ -65,6 +68,8 @@ def add(catalog_dir, taxonomy_dir, bibtex_file, arxiv_id, title, year, month, ve
     """Create catalog/papers/<id>.yaml from BibTeX, an arXiv id or plain flags; validate it; never overwrite."""
     catalog = open_catalog(catalog_dir, taxonomy_dir)
     folder = papers_dir(catalog_dir or default_catalog_dir())
+    if note := unread_note(catalog):
+        click.echo(note, err=True)
     try:
         fields: dict = {}
         if bibtex_file is not None:
@@ -100,31 +105,54 @@ def add(catalog_dir, taxonomy_dir, bibtex_file, arxiv_id, title, year, month, ve
         path = write_entry(draft, folder)
     except FileExistsError:
         fail(f"{folder / (draft.data['id'] + '.yaml')} appeared meanwhile; nothing was overwritten")
+    except OSError as exc:
+        fail(f"cannot write in {folder}: {exc.strerror or exc}; nothing was written (check the folder's permissions)")
     click.echo(f"wrote {path}")
     click.echo("next: diffatlas validate && diffatlas render && diffatlas bib export -o bib/catalog.bib, then open a pull request")
 
 
 @click.command()
 @catalog_option
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Folder for the Markdown pages (default: the repository's docs/).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder for the Markdown pages (default: docs/ beside the catalog folder).")
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 if a committed page is out of date.")
 def render(catalog_dir, taxonomy_dir, out_dir, check):
     """Regenerate the Markdown paper lists (one page per taxonomy) from the catalog."""
     from ..render import render_all
-    from ..paths import REPO_ROOT
 
     catalog = open_catalog(catalog_dir, taxonomy_dir)
     if catalog.problems:
         fail(f"the catalog has {len(catalog.problems)} problem(s); run 'diffatlas validate' and fix them first")
-    out_dir = out_dir or REPO_ROOT / "docs"
+    out_dir = out_dir or docs_dir(catalog_dir or default_catalog_dir())
     pages = render_all(catalog)
-    stale = [name for name, text in pages.items() if not (out_dir / name).exists() or (out_dir / name).read_text(encoding="utf-8") != text]
+    targets = {name: out_dir / name for name in pages}
+    links = [path for path in (out_dir, *targets.values()) if path.is_symlink()]
+    if links:
+        fail(f"{links[0]} is a symbolic link; render writes only real files in a real folder "
+             "(replace the link by the folder or file itself, or pass --out DIR)")
+    stale = [name for name, text in pages.items() if _current(targets[name]) != text]
     if check:
         if stale:
             fail(f"out of date: {', '.join(stale)}; run 'diffatlas render' and commit the result")
         click.echo("docs are up to date")
         return
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for name, text in pages.items():
-        (out_dir / name).write_text(text, encoding="utf-8")
-    click.echo(f"wrote {len(pages)} pages to {out_dir} ({len(stale)} changed)")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for name in stale:
+            atomic_write(targets[name], pages[name])
+    except OSError as exc:
+        fail(f"cannot write {exc.filename or out_dir}: {exc.strerror or exc}; choose a writable folder with --out DIR")
+    click.echo(f"wrote {len(stale)} changed page(s) of {len(pages)} to {out_dir}")
+
+
+def docs_dir(catalog_dir: Path) -> Path:
+    """docs/ beside the catalog folder: the repository's docs/ for its catalog/, OTHER/../docs for --catalog OTHER."""
+    return Path(os.path.abspath(catalog_dir)).parent / "docs"
+
+
+def _current(path: Path) -> str | None:
+    """A page's text as it stands, or None when there is no readable regular file."""
+    try:
+        return read_text(path, max_bytes=64 * MAX_FILE_BYTES)
+    except (OSError, YamlError):
+        return None
