@@ -256,11 +256,13 @@ def cases() -> list[Case]:
     out: list[Case] = []
     add = out.append
     # YAML files in papers/
+    # with a bomb beside it, a valid entry must still go in (the bomb refused unread, and named)
     add(Case("YAML", "alias bomb (billion laughs) in an invalid file, then add", lambda repo: (
-        plant_file("bomb-2023.yaml", bomb())(repo), plant_bib(BIB_VALID["latex accents"])(repo))[1]))
+        plant_file("bomb-2023.yaml", bomb())(repo), plant_bib(BIB_VALID["latex accents"])(repo))[1], valid=True))
     add(Case("YAML", "alias bomb, validate", plant_file("bomb-2023.yaml", bomb())))
     add(Case("YAML", "alias bomb, bib import", lambda repo: (
-        plant_file("bomb-2023.yaml", bomb())(repo), plant_bib(BIB_VALID["latex accents"], "import")(repo))[1]))
+        plant_file("bomb-2023.yaml", bomb())(repo), plant_bib(BIB_VALID["latex accents"], "import")(repo))[1],
+        valid=True))
     add(Case("YAML", "duplicate key", plant_file("hostile-2023.yaml", paper_yaml() + "title: Another Title\n")))
     add(Case("YAML", "invalid UTF-8", plant_file("hostile-2023.yaml", paper_yaml().encode() .replace(b"Hostile", b"Host\xffile"))))
     add(Case("YAML", "python object tag", plant_file("hostile-2023.yaml", paper_yaml() + "notes: !!python/object/apply:os.system ['echo pwned']\n")))
@@ -376,6 +378,7 @@ def run_case(case: Case, workdir: Path) -> Outcome:
     after = snapshot(repo)
     changed = [name for name, digest in before.items() if after.get(name) != digest]
     changed = [n for n in changed if not n.startswith(("docs/", "other/docs/")) or "victim" in n]
+    changed = [n for n in changed if not (case.valid and n == "results.sqlite")]  # an empty file becomes a store
     empty = [n for n in after if n not in before and (repo / n).stat().st_size == 0 and not n.endswith((".sqlite", "-wal", "-shm"))]
     if "Traceback (most recent call last)" in text or proc.returncode not in (0, 1, 2) or proc.returncode < 0:
         return Outcome(case, "crashed", detail)

@@ -35,21 +35,34 @@ NO_DEMO_YET = "no reference implementation yet"
 
 # -- cache key ---------------------------------------------------------------
 def catalog_fingerprint(catalog_dir: Path, taxonomy_dir: Path) -> str:
-    """Hash of every catalog and taxonomy file's name and bytes.
+    """Hash of every catalog and taxonomy file's name and bytes (the keyword vocabulary included).
 
     Cheap (no YAML parsing), so the app can recompute it on every rerun and
-    reload the catalog only when a file was added, removed or edited.
+    reload the catalog only when a file was added, removed or edited. Only
+    regular files are read (a FIFO would block, a symlink may point anywhere),
+    and a file over the loader's size limit counts by its size and time, unread.
     """
+    import os
+    import stat
+
+    from .yamlio import MAX_FILE_BYTES
+
     digest = hashlib.sha256()
     folders = [papers_dir(Path(catalog_dir)), Path(taxonomy_dir)]
+    extra = [Path(catalog_dir) / "keywords.yaml"]
     for folder in folders:
         if not folder.is_dir():
             digest.update(b"missing:" + str(folder).encode())
             continue
-        for path in sorted(list(folder.glob("*.yaml")) + list(folder.glob("*.yml"))):
+        paths = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+        for path in paths + (extra if folder == folders[0] else []):
             digest.update(path.name.encode() + b"\0")
             try:
-                digest.update(path.read_bytes())
+                info = os.lstat(path)
+                if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_FILE_BYTES:
+                    digest.update(f"{info.st_mode}:{info.st_size}:{info.st_mtime_ns}".encode())
+                else:
+                    digest.update(path.read_bytes())
             except OSError:
                 digest.update(b"unreadable")
             digest.update(b"\0")

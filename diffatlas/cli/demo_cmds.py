@@ -226,7 +226,7 @@ def results_export(ctx, fmt, demo_id, output):
     """Every measured metric as CSV (run, method, metric, value) or every run as JSON."""
     text = _read(open_store(ctx).export, fmt, demo_id)
     if output:
-        from ..merge import atomic_write  # temp file in the same folder, then rename: no half-written export
+        from ..yamlio import atomic_write  # temp file in the same folder, then rename: no half-written export
 
         atomic_write(output, text)
         click.echo(f"wrote {output}", err=True)
