@@ -20,7 +20,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from .bibtex import parse_bibtex
+from .bibtex import BibtexError, parse_bibtex, read_bib_bytes
 from .catalog import MAIN_TREES, Catalog, describe_key
 from .merge import MatchIndex
 from .models import ARXIV_ID_RE, Paper
@@ -50,7 +50,12 @@ class Draft:
         return dump_yaml(ordered_paper_dict(self.data))
 
 
-def fields_from_bibtex(text: str, source: str = "<bibtex>") -> dict:
+def fields_from_bibtex(text: str | bytes, source: str = "<bibtex>") -> dict:
+    """The catalog fields of exactly one BibTeX entry (bytes must be UTF-8); every problem named, else none used."""
+    try:
+        text = read_bib_bytes(text, source) if isinstance(text, bytes) else text
+    except BibtexError as exc:
+        raise ContributionError(str(exc)) from None
     parsed = parse_bibtex(text, source)
     if parsed.errors:
         raise ContributionError("\n".join(parsed.errors))

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import bibtexparser
+import pytest
 from click.testing import CliRunner
 
 from diffatlas.bibtex import export_bibtex, parse_bibtex
 from diffatlas.catalog import load_catalog
 from diffatlas.cli import main
+from diffatlas.models import Paper
 from diffatlas.yamlio import load_yaml
 
 from .helpers import TAXONOMY, make_catalog, paper
@@ -78,3 +80,90 @@ def test_malformed_and_incomplete_bibtex_are_named():
     assert "@article{notitle}: field 'title' is missing" in text
     assert "@article{noyear}: field 'year'" in text
     assert "malformed BibTeX" in text and "x.bib" in text
+
+
+# --- BibTeX that compiles (issue 11 item 5) ---------------------------------------------------
+
+# (venue, bibtex_type, expected entry type, expected venue field or None): the venue table of diffatlas.bibtex.
+ENTRY_TYPES = [
+    ("ICLR", None, "inproceedings", "booktitle = {ICLR}"),
+    ("CVPRW", None, "inproceedings", "booktitle = {CVPRW}"),
+    ("NeurIPS Workshop", None, "inproceedings", "booktitle = {NeurIPS Workshop}"),
+    ("SIGGRAPH Asia", None, "inproceedings", "booktitle = {SIGGRAPH Asia}"),
+    ("JMLR", None, "article", "journal = {JMLR}"),
+    ("TMLR", None, "article", "journal = {TMLR}"),
+    ("PAMI", None, "article", "journal = {PAMI}"),
+    ("Nature", None, "article", "journal = {Nature}"),
+    ("Nature Communications", None, "article", "journal = {Nature Communications}"),
+    ("ACM Transactions on Graphics", None, "article", "journal = {ACM Transactions on Graphics}"),
+    ("IEEE Transactions on Image Processing", None, "article", "journal = {IEEE Transactions on Image Processing}"),
+    ("Entropy", None, "article", "journal = {Entropy}"),
+    ("TASLP", None, "article", "journal = {TASLP}"),
+    ("PhD thesis, Stanford University", None, "phdthesis", "school = {Stanford University}"),
+    ("Technical report, OpenAI", None, "techreport", "institution = {OpenAI}"),
+    ("Technical report", None, "misc", "howpublished = {Technical report}"),
+    ("arXiv", None, "misc", "howpublished = {arXiv}"),
+    ("OpenReview", None, "misc", "howpublished = {OpenReview}"),
+    ("Online", None, "misc", "howpublished = {Online}"),
+    (None, None, "misc", None),
+    ("CVPRW", "inproceedings", "inproceedings", "booktitle = {CVPRW}"),
+    ("Nature", "misc", "misc", "howpublished = {Nature}"),
+    ("Stanford University", "phdthesis", "phdthesis", "school = {Stanford University}"),
+]
+
+
+@pytest.mark.parametrize("venue, bibtex_type, kind, venue_field", ENTRY_TYPES)
+def test_entry_type_matches_the_venue(venue, bibtex_type, kind, venue_field):
+    extra = {"bibtex_type": bibtex_type} if bibtex_type else {}
+    p = Paper.model_validate(paper("typed-2020", "A Title", venue=venue, **extra))
+    text = export_bibtex([p])
+    assert text.startswith(f"@{kind}{{typed-2020,"), text
+    if venue_field:
+        assert venue_field in text
+    assert text.count(" = ") == 3 + bool(venue_field)  # title, year, url, venue field
+
+
+def test_export_writes_latex_not_unicode():
+    p = Paper.model_validate(paper("pixart-alpha-2024", "PixArt-α: Fast Training of Diffusion Transformer", venue="ICLR",
+                                   authors=["Björn Ommer", "Mateusz Ńowak"], month=2))
+    text = export_bibtex([p])
+    assert text.isascii(), text
+    assert r"title = {{PixArt-{$\alpha$}}: Fast Training of Diffusion Transformer}" in text, text
+    assert r'author = {Bj{\"o}rn Ommer and Mateusz {\'N}owak}' in text, text
+    assert "month = feb," in text
+
+
+@pytest.mark.parametrize("title, protected", [
+    ("DDIM: Denoising Diffusion Implicit Models", "{DDIM}: Denoising Diffusion Implicit Models"),
+    ("Δ-DiT: A Training-Free Acceleration Method", "{{$\\Delta$}-DiT}: {A} Training-Free Acceleration Method"),
+    ("DPM-Solver++: Fast Solver for Guided Sampling", "{DPM-Solver++}: Fast Solver for Guided Sampling"),
+    ("Diffusion Schrödinger Bridge with Gaussian Noise", "Diffusion {Schr{\\\"o}dinger} Bridge with {Gaussian} Noise"),
+    ("eDiff-I and 3D U-Net with LoRA", "{eDiff-I} and {3D} {U-Net} with {LoRA}"),
+    ("A Survey on Efficient Diffusion", "A Survey on Efficient Diffusion"),
+])
+def test_titles_protect_capitals_and_acronyms(title, protected):
+    p = Paper.model_validate(paper("protect-2020", title))
+    text = export_bibtex([p])
+    assert f"title = {{{protected}}}," in text, text
+    assert parse_bibtex(text).records[0]["title"] == title
+
+
+def test_committed_catalog_round_trips_through_bibtex():
+    """Every exported field of every committed paper reads back as the catalog holds it.
+
+    One form reads back differently but equivalently: a bare venue 'Technical report' with
+    bibtex_extra's institution comes back as the venue 'Technical report, INSTITUTION'.
+    """
+    from diffatlas.paths import REPO_ROOT
+
+    catalog = load_catalog(REPO_ROOT / "catalog", TAXONOMY)
+    parsed = parse_bibtex(export_bibtex(catalog.papers.values()), source="catalog.bib")
+    assert parsed.errors == []
+    for record in parsed.records:
+        original = catalog.papers[record["bibkey"]]
+        venue = original.venue
+        if original.bibtex_type == "techreport" and "institution" in original.bibtex_extra:
+            venue = f"Technical report, {original.bibtex_extra['institution']}"
+        for name in ROUND_TRIP_FIELDS:
+            expected = venue if name == "venue" else getattr(original, name)
+            assert record.get(name) == (expected or None), (original.id, name)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
@@ -65,21 +64,25 @@ def bib_export(catalog_dir, taxonomy_dir, node, survey, ids, output):
 @click.option("--dry-run", is_flag=True, help="Report what would be written; write nothing.")
 def bib_import(catalog_dir, taxonomy_dir, bibfile, dry_run):
     """Turn BibTeX entries into catalog YAML stubs (duplicates skipped, files never overwritten)."""
-    from ..bibimport import import_records
-    from ..bibtex import parse_bibtex
+    from ..bibimport import import_bibtex
+    from ..bibtex import MAX_BIB_BYTES, BibtexError, read_bib_bytes
 
-    text = sys.stdin.read() if bibfile == "-" else Path(bibfile).read_text(encoding="utf-8", errors="replace")
-    parsed = parse_bibtex(text, source=bibfile)
-    for error in parsed.errors:
-        click.echo(error, err=True)
+    try:
+        with click.open_file(bibfile, "rb") as handle:
+            text = read_bib_bytes(handle.read(MAX_BIB_BYTES + 1), bibfile)
+    except OSError as exc:
+        fail(f"cannot read {bibfile}: {exc.strerror or exc}")
+    except BibtexError as exc:
+        fail(str(exc))
     catalog = open_catalog(catalog_dir, taxonomy_dir)
     if note := unread_note(catalog):
         click.echo(note, err=True)
-    result = import_records(catalog, papers_dir(catalog_dir or default_catalog_dir()), parsed.records, dry_run)
-    for line in result.lines():
-        click.echo(line)
-    if parsed.errors:
-        sys.exit(1)
+    result = import_bibtex(catalog, papers_dir(catalog_dir or default_catalog_dir()), text, bibfile, dry_run)
+    lines = result.lines()
+    for line in lines[:-1] if result.refused else lines:
+        click.echo(line, err=bool(result.refused))
+    if result.refused:
+        fail(lines[-1])
 
 
 @click.group()

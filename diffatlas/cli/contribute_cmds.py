@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from ..bibtex import MAX_BIB_BYTES
 from ..contribute import (ContributionError, fields_from_arxiv, fields_from_bibtex, leaf_choices, parse_tags, prepare,
                           unread_note, write_entry)
 from ..models import KINDS
@@ -46,7 +47,7 @@ def _interactive_tags(catalog, wanted: list[str]) -> list[str]:
 
 @click.command()
 @catalog_option
-@click.option("--bibtex", "bibtex_file", type=click.File("r"), help="A .bib file with one entry, or - for standard input.")
+@click.option("--bibtex", "bibtex_file", type=click.File("rb"), help="A .bib file with one entry, or - for standard input.")
 @click.option("--arxiv", "arxiv_id", help="Fetch title, authors and date from arXiv (needs the network).")
 @click.option("--title")
 @click.option("--year", type=int)
@@ -73,7 +74,8 @@ def add(catalog_dir, taxonomy_dir, bibtex_file, arxiv_id, title, year, month, ve
     try:
         fields: dict = {}
         if bibtex_file is not None:
-            fields.update(fields_from_bibtex(bibtex_file.read(), source=bibtex_file.name))
+            source = getattr(bibtex_file, "name", "<stdin>")
+            fields.update(fields_from_bibtex(bibtex_file.read(MAX_BIB_BYTES + 1), source=source))
         if arxiv_id:
             fields.update({k: v for k, v in fields_from_arxiv(arxiv_id).items() if k not in fields})
     except ContributionError as exc:
