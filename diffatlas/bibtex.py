@@ -111,13 +111,17 @@ def entry_type(paper: Paper) -> str:
     return "inproceedings"
 
 
+CORPORATE_WORDS = {"team", "group", "lab", "labs", "consortium", "collaboration", "project", "inc.", "ltd."}
+
+
 def name_to_bibtex(name: str) -> str:
     """A catalog name ('First von Last Jr.') as BibTeX reads it back the same way.
 
     A suffix needs the 'von Last, Jr., First' form (else 'Jr.' becomes the last name);
-    a name holding a comma or the word 'and' is braced whole (else it splits in two).
+    a name holding a comma or the word 'and' is braced whole (else it splits in two), and so is
+    a corporate author such as 'Kolors Team' (else 'Team' becomes a surname).
     """
-    if "," in name or re.search(r"\band\b", name, re.I):
+    if "," in name or re.search(r"\band\b", name, re.I) or name.split()[-1].lower() in CORPORATE_WORDS:
         return "{" + text_to_latex(name) + "}"
     words = name.split()
     if len(words) >= 3 and words[-1].lower() in NAME_SUFFIXES:

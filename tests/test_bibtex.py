@@ -167,3 +167,10 @@ def test_committed_catalog_round_trips_through_bibtex():
         for name in ROUND_TRIP_FIELDS:
             expected = venue if name == "venue" else getattr(original, name)
             assert record.get(name) == (expected or None), (original.id, name)
+
+
+def test_a_corporate_author_is_one_name():
+    from diffatlas.bibtex import name_to_bibtex
+
+    assert name_to_bibtex("Kolors Team") == "{Kolors Team}"
+    assert name_to_bibtex("Ada Lovelace") == "Ada Lovelace"
