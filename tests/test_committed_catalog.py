@@ -31,10 +31,27 @@ def test_catalog_covers_the_surveys(catalog):
         assert catalog.get(tax.survey) is not None, tax.survey
 
 
-def test_every_diffusion_paper_is_in_both_main_trees(catalog):
-    missing = [p.id for p in catalog.papers.values()
-               if p.kind in ("paper", "framework") and not (p.tags.get("ulhaq2022") and p.tags.get("shen2025"))]
+def test_every_diffusion_paper_is_placed_or_outside_with_a_reason_in_both_main_trees(catalog):
+    missing = [(p.id, tid) for p in catalog.papers.values() if p.kind in ("paper", "framework")
+               for tid in ("ulhaq2022", "shen2025") if not p.tags.get(tid) and tid not in p.outside]
     assert missing == []
+
+
+def test_the_catalog_meets_issue_11_depth_targets(catalog):
+    research = [p for p in catalog.papers.values() if p.kind == "paper"]
+    assert sum(bool(p.authors) for p in research) >= 0.9 * len(research)
+    assert sum(bool(p.reported) for p in research) >= 80
+    assert len(catalog.keywords) >= 40 and all(k in catalog.keywords for p in research for k in p.keywords)
+
+
+def test_curated_placements_of_outside_papers_say_why(catalog):
+    """Every 'outside' reason is a sentence, and no survey's own placement was replaced by one."""
+    from diffatlas.placement import survey_nodes
+
+    for paper in catalog.papers.values():
+        for tid, reason in paper.outside.items():
+            assert len(reason.split()) >= 4, (paper.id, reason)
+            assert not survey_nodes(paper, tid), f"{paper.id}: {tid} files it, yet it is marked outside {tid}"
 
 
 def test_catalog_bib_is_up_to_date(catalog):
