@@ -150,7 +150,7 @@ def reported_block(key: str) -> None:
     reported = reported_figures(catalog, demo.papers)
     if reported:
         st.caption("As each paper states it, on its own datasets, models and hardware: compare the direction and "
-                   "the size of the effect with the measurement above, not the numbers.")
+                   "the size of the effect with what this demo measures here, not the numbers.")
         st.dataframe([{k: str(v if v is not None else "") for k, v in r.items()} for r in reported], hide_index=True,
                      key=f"reported_table_{key}")
     missing = papers_without_reported(catalog, demo.papers)
