@@ -9,19 +9,21 @@ string goes through one of these helpers on its way to the page:
 - `md` for Streamlit Markdown (which also renders LaTeX between `$`, emoji
   shortcodes between `:` and coloured `:red[...]` directives), `md_code`
   for inline code;
-- `safe_url` / `md_link` / `html_link`, which let only absolute http(s)
-  links through and drop every other scheme (javascript:, data:, file:, ...).
+- `safe_url` / `md_link` / `html_link`, which let through only the links the
+  catalog itself accepts (absolute http(s), a plain host, no user-info) and drop
+  every other scheme (javascript:, data:, file:, ...).
 """
 
 from __future__ import annotations
 
 import html
 import re
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
+
+from .textnorm import is_safe_url
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>$~:&=\"'^])")
 _WS = re.compile(r"\s+")
-_BAD_URL_CHARS = re.compile(r"[\x00-\x20\x7f<>\"'`\\]")
 
 
 def esc(text: object) -> str:
@@ -43,16 +45,9 @@ def md_code(text: object) -> str:
 
 
 def safe_url(url: object) -> str | None:
-    """The link itself if it is an absolute http(s) URL with a host, else None."""
-    if not isinstance(url, str) or not url or _BAD_URL_CHARS.search(url):
-        return None
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-        return None
-    return url
+    """The link itself if it is one the catalog accepts (textnorm.url_problem: absolute http(s), a
+    plain host, no user-info, no space, control, quote or bracket), else None."""
+    return url if isinstance(url, str) and is_safe_url(url) else None
 
 
 def _md_target(url: str) -> str:
