@@ -9,7 +9,7 @@ import unicodedata
 from urllib.parse import urlsplit
 
 _ARXIV_RE = re.compile(r"arxiv\.org/(?:abs|pdf|html)/(\d{4}\.\d{4,5})(?:v\d+)?", re.I)
-ARXIV_ID_RE = re.compile(r"^\d{4}\.\d{4,5}$")
+ARXIV_ID_RE = re.compile(r"^[0-9]{4}\.[0-9]{4,5}$")  # ASCII digits only (a bare \d takes any script)
 SAFE_SCHEMES = ("http", "https")
 _STOP = {
     "a", "an", "the", "of", "for", "with", "via", "and", "in", "on", "to", "by",
