@@ -18,7 +18,9 @@ import streamlit as st  # noqa: E402
 
 import appkit  # noqa: E402
 
-st.set_page_config(page_title="diffatlas", page_icon=":material/hub:", layout="wide")
+# The favicon is a file served by the app itself: a ":material/..." page icon is fetched from a
+# font CDN and fails offline (tests/test_browser_offline.py).
+st.set_page_config(page_title="diffatlas", page_icon=str(APP_DIR / "icon.png"), layout="wide")
 
 views = APP_DIR / "views"
 # Optional pages (Demos, Contribute) are owned by other parts of the project and
