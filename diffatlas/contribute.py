@@ -26,9 +26,28 @@ from .merge import MatchIndex
 from .models import ARXIV_ID_RE, Paper
 from .problems import from_validation_error
 from .textnorm import arxiv_from_url, derive_id
+from .venues import short_venue
 from .yamlio import dump_yaml, ordered_paper_dict, write_new_file
 
 ARXIV_API = "https://export.arxiv.org/api/query"
+
+
+# How a contributor sets each field, in the words of the tool they use: `diffatlas add`'s flags here,
+# the Contribute page's field labels there, so no message names a control its reader does not have.
+CLI_HOW = {
+    "title": "pass --title or a BibTeX entry with title = {...}",
+    "year": "pass --year YYYY",
+    "id": "choose another id with --id",
+    "summary": "pass --summary \"...\" (one or two sentences in your own words)",
+    "tags": "add --tag {tid}:<node>",
+}
+PAGE_HOW = {
+    "title": "fill in 'Title' or paste a BibTeX entry with title = {...}",
+    "year": "fill in 'Year' or add year = {YYYY} to the BibTeX",
+    "id": "type another one in 'Id'",
+    "summary": "write one or two sentences of your own in 'Summary'",
+    "tags": "pick a node under '{name}'",
+}
 
 
 class ContributionError(ValueError):
@@ -41,6 +60,7 @@ class Draft:
 
     data: dict
     errors: list[str] = field(default_factory=list)
+    duplicate: str | None = None  # id of the catalog paper this one already is
 
     @property
     def ok(self) -> bool:
@@ -64,6 +84,29 @@ def fields_from_bibtex(text: str | bytes, source: str = "<bibtex>") -> dict:
     record = dict(parsed.records[0])
     record.pop("bibkey", None)
     return record
+
+
+def complete_fields(fields: dict) -> dict:
+    """The fields with what can be derived filled in: the link from the arXiv id or DOI, the venue's short form.
+
+    A normal arXiv BibTeX has eprint but no url; the catalog wants a link, and
+    https://arxiv.org/abs/<id> (or https://doi.org/<doi>) is that link.
+    """
+    data = {k: v for k, v in fields.items() if v not in (None, "", [], {})}
+    if data.get("url") and not data.get("arxiv"):
+        data["arxiv"] = arxiv_from_url(data["url"])
+        if not data["arxiv"]:
+            del data["arxiv"]
+    if not data.get("url"):
+        if data.get("arxiv"):
+            data["url"] = f"https://arxiv.org/abs/{data['arxiv']}"
+        elif data.get("doi"):
+            data["url"] = f"https://doi.org/{data['doi']}"
+    if data.get("venue"):
+        data["venue"] = short_venue(data["venue"])
+    elif data.get("arxiv"):
+        data["venue"] = "arXiv"
+    return data
 
 
 def fields_from_arxiv(arxiv_id: str, timeout: float = 10.0) -> dict:
@@ -127,46 +170,59 @@ def parse_tags(values: list[str], catalog: Catalog) -> tuple[dict[str, list[str]
     return tags, errors
 
 
-def prepare(fields: dict, tags: dict[str, list[str]], catalog: Catalog, folder: Path, paper_id: str | None = None) -> Draft:
-    """Build the entry, then collect every reason it cannot go into the catalog."""
-    data = {k: v for k, v in fields.items() if v not in (None, "", [], {})}
-    if data.get("url") and not data.get("arxiv"):
-        data["arxiv"] = arxiv_from_url(data["url"])
+def prepare(fields: dict, tags: dict[str, list[str]], catalog: Catalog, folder: Path, paper_id: str | None = None,
+            how: dict[str, str] = CLI_HOW) -> Draft:
+    """Build the entry, then collect every reason it cannot go into the catalog.
+
+    `how` says how the reader sets a field (CLI_HOW or PAGE_HOW); file names are
+    given relative to the catalog, never as a path on the machine that checks.
+    """
+    data = complete_fields(fields)
     if tags:
         data["tags"] = tags
     draft = Draft(data)
     if not data.get("title"):
-        draft.errors.append("field 'title': missing; pass --title or a BibTeX entry with title = {...}")
+        draft.errors.append(f"field 'title': missing; {how['title']}")
     year = data.get("year")
     if year is None:
-        draft.errors.append("field 'year': missing; pass --year YYYY")
+        draft.errors.append(f"field 'year': missing; {how['year']}")
     elif not isinstance(year, int) or not 1900 <= year <= _dt.date.today().year:
         draft.errors.append(f"field 'year': {year!r} is not between 1900 and {_dt.date.today().year}; check it")
     if draft.errors:
         return draft
+    duplicate = MatchIndex(catalog).match(data["title"], data.get("arxiv"), data.get("url"), data.get("doi"))
+    if duplicate:
+        pid, key = duplicate
+        draft.duplicate = pid
+        draft.errors.append(f"already in the catalog: open {pid}. This is a duplicate: the catalog already has this paper "
+                            f"as {pid} ({_catalog_name(folder, pid)}), same {describe_key(key)}; edit that file instead")
     data["id"] = paper_id or derive_id(data["title"], data["year"])
     target = folder / f"{data['id']}.yaml"
-    if os.path.lexists(target):
-        draft.errors.append(f"field 'id': {target} already exists; choose another id with --id (files are never overwritten)")
+    if os.path.lexists(target) and data["id"] != draft.duplicate:
+        draft.errors.append(f"field 'id': {_catalog_name(folder, data['id'])} already exists; {how['id']} "
+                            "(files are never overwritten)")
     if not data.get("summary"):
-        draft.errors.append("field 'summary': missing; pass --summary \"...\" (one or two sentences in your own words)")
+        draft.errors.append(f"field 'summary': missing; {how['summary']}")
     try:
         Paper.model_validate(ordered_paper_dict(data))
     except ValidationError as exc:
         for problem in from_validation_error(target, exc):
             if problem.field == "summary" and not data.get("summary"):
                 continue  # already explained above
-            draft.errors.append(f"field '{problem.field}': {problem.message}" + (f"; {problem.hint}" if problem.hint else ""))
+            where = f"field '{problem.field}': " if problem.field else ""
+            draft.errors.append(where + problem.message + (f"; {problem.hint}" if problem.hint else ""))
     if data.get("kind", "paper") in ("paper", "framework"):
         for tid in MAIN_TREES:
             if not data.get("tags", {}).get(tid):
-                draft.errors.append(f"field 'tags.{tid}': a paper must be placed in the {tid} tree; add --tag {tid}:<node>")
-    duplicate = MatchIndex(catalog).match(data["title"], data.get("arxiv"), data.get("url"), data.get("doi"))
-    if duplicate:
-        pid, key = duplicate
-        draft.errors.append(f"duplicate: the catalog already has this paper as {pid} ({folder / (pid + '.yaml')}), "
-                            f"same {describe_key(key)}; edit that file instead")
+                name = catalog.taxonomies[tid].name if tid in catalog.taxonomies else tid
+                draft.errors.append(f"field 'tags.{tid}': a paper must be placed in the {tid} tree; "
+                                    + how["tags"].format(tid=tid, name=name))
     return draft
+
+
+def _catalog_name(folder: Path, paper_id: str) -> str:
+    """A paper file's name as the catalog knows it (papers/<id>.yaml), not the checking machine's path."""
+    return f"{folder.name}/{paper_id}.yaml"
 
 
 def unread_note(catalog: Catalog) -> str | None:

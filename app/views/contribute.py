@@ -9,7 +9,9 @@ import datetime as dt
 import streamlit as st
 
 import appkit
-from diffatlas.contribute import ContributionError, Draft, fields_from_bibtex, leaf_choices, prepare
+from diffatlas import explore
+from diffatlas.contribute import PAGE_HOW, ContributionError, Draft, complete_fields, fields_from_bibtex, leaf_choices, prepare
+from diffatlas.htmlsafe import md, md_link
 from diffatlas.models import KINDS
 from diffatlas.paths import papers_dir
 
@@ -48,17 +50,40 @@ else:
     authors = st.text_area("Authors, one per line (only if you are sure)", key="contribute_authors")
     fields["authors"] = [a.strip() for a in authors.splitlines() if a.strip()]
 
+
+
+def preview(fields: dict) -> None:
+    """What was read, as it will be checked (link derived from the arXiv id or DOI, venue in its short form)."""
+    shown = complete_fields(fields)
+    if not shown.get("title"):
+        return
+    st.markdown("**Read from the BibTeX** (check it before you go on):")
+    rows = [("Title", md(shown["title"])),
+            ("Authors", md(", ".join(shown["authors"])) if shown.get("authors") else "none given"),
+            ("Year", md(shown.get("year", "none given"))),
+            ("Venue", md(shown.get("venue", "none given"))),
+            ("Link", md_link(shown["url"], shown["url"]) if shown.get("url") else "none given"),
+            ("arXiv", md(shown.get("arxiv", "none")))]
+    st.markdown("\n".join(f"- {label}: {value}" for label, value in rows))
+
+
+if fields and not errors and source == "BibTeX":
+    preview(fields)
+
 fields["summary"] = st.text_area(
     "Summary: one or two sentences in your own words (the idea, and why it makes diffusion cheaper)",
     key="contribute_summary")
 keywords = st.text_input("Keywords, comma-separated", key="contribute_keywords")
 fields["keywords"] = [k.strip().lower() for k in keywords.split(",") if k.strip()]
+paper_id = st.text_input("Id (optional: derived from the title and year when blank)", key="contribute_id").strip() or None
 
 st.subheader("Place it in the taxonomies")
 st.caption("Every paper needs at least one node in EDS/EPS and in algorithm/system/framework; Ma et al.'s parts where it fits.")
 tags: dict[str, list[str]] = {}
-cols = st.columns(len(catalog.taxonomies) or 1)
-for col, (tid, tax) in zip(cols, catalog.taxonomies.items()):
+tree_ids = explore.taxonomy_ids(catalog)  # the order every other page uses
+cols = st.columns(len(tree_ids) or 1)
+for col, tid in zip(cols, tree_ids):
+    tax = catalog.taxonomies[tid]
     labels = dict(leaf_choices(catalog, tid))
     picked = col.multiselect(tax.name, list(labels), format_func=lambda node_id, labels=labels: labels[node_id].strip(),
                              key=f"contribute_tags_{tid}")
@@ -67,11 +92,16 @@ for col, (tid, tax) in zip(cols, catalog.taxonomies.items()):
 
 if st.button("Check the entry", type="primary", key="contribute_check"):
     folder = papers_dir(appkit.catalog_dirs()[0])
-    draft = prepare(fields, tags, catalog, folder) if not errors else Draft({}, errors)
+    draft = prepare(fields, tags, catalog, folder, paper_id, how=PAGE_HOW) if not errors else Draft({}, errors)
+    if draft.duplicate:
+        st.error(f"Already in the catalog: open {md(draft.duplicate)}.", icon=":material/content_copy:")
+        if "papers" in appkit.PAGES:
+            st.page_link(appkit.PAGES["papers"], label=f"Open {md(draft.duplicate)} on the Papers page",
+                         icon=":material/article:", query_params={"paper": draft.duplicate})
     if not draft.ok:
         st.error("The entry cannot go into the catalog yet:", icon=":material/error:")
         for line in draft.errors:
-            st.markdown(f"- {appkit.md(line)}")
+            st.markdown(f"- {md(line)}")
     else:
         pid = draft.data["id"]
         st.success(f"Valid: this would be `catalog/papers/{pid}.yaml`.", icon=":material/check_circle:")
