@@ -10,7 +10,7 @@ from ..catalog import Catalog
 from ..contribute import unread_note
 from ..paths import default_catalog_dir, papers_dir
 from ..yamlio import atomic_write
-from .common import catalog_option, fail, open_catalog
+from .common import announce_catalog, catalog_option, fail, open_catalog
 
 
 @click.group()
@@ -53,6 +53,7 @@ def bib_export(catalog_dir, taxonomy_dir, node, survey, ids, output):
             atomic_write(output, text)
         except OSError as exc:
             fail(f"cannot write {output}: {exc.strerror or exc}; choose a writable file with -o FILE")
+        announce_catalog(catalog_dir)
         click.echo(f"wrote {text.count('@')} entries to {output}", err=True)
     else:
         click.echo(text, nl=False)
@@ -74,7 +75,7 @@ def bib_import(catalog_dir, taxonomy_dir, bibfile, dry_run):
         fail(f"cannot read {bibfile}: {exc.strerror or exc}")
     except BibtexError as exc:
         fail(str(exc))
-    catalog = open_catalog(catalog_dir, taxonomy_dir)
+    catalog = open_catalog(catalog_dir, taxonomy_dir, writes=True)
     if note := unread_note(catalog):
         click.echo(note, err=True)
     result = import_bibtex(catalog, papers_dir(catalog_dir or default_catalog_dir()), text, bibfile, dry_run)
@@ -102,7 +103,7 @@ def sources_import(catalog_dir, taxonomy_dir, listfile, fmt, survey, dry_run, sh
     from ..importers import parse_file
     from ..merge import merge_entries
 
-    catalog = open_catalog(catalog_dir, taxonomy_dir)
+    catalog = open_catalog(catalog_dir, taxonomy_dir, writes=True)
     if note := unread_note(catalog):
         click.echo(note, err=True)
     entries = parse_file(listfile, fmt)

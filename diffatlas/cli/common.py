@@ -18,16 +18,31 @@ from ..paths import default_catalog_dir, default_taxonomy_dir
 def catalog_option(func):
     func = click.option(
         "--taxonomy", "taxonomy_dir", type=click.Path(file_okay=False, path_type=Path),
-        default=None, help="Folder of taxonomy YAML trees (default: the repository's taxonomy/).",
+        default=None, help="Folder of taxonomy YAML trees (default: $DIFFATLAS_TAXONOMY, else the taxonomy/ of "
+                           "the checkout found from here upwards, else the installed one's).",
     )(func)
     return click.option(
         "--catalog", "catalog_dir", type=click.Path(file_okay=False, path_type=Path),
-        default=None, help="Catalog folder holding papers/ (default: the repository's catalog/, or $DIFFATLAS_CATALOG).",
+        default=None, help="Catalog folder holding papers/ (default: $DIFFATLAS_CATALOG, else the catalog/ of the "
+                           "checkout found from here upwards, as git finds .git/, else the installed one's).",
     )(func)
 
 
-def open_catalog(catalog_dir: Path | None, taxonomy_dir: Path | None) -> Catalog:
-    return load_catalog(catalog_dir or default_catalog_dir(), taxonomy_dir or default_taxonomy_dir())
+def open_catalog(catalog_dir: Path | None, taxonomy_dir: Path | None, writes: bool = False) -> Catalog:
+    """The catalog the command acts on (see diffatlas/paths.py for the defaults).
+
+    A command that writes passes writes=True and the folder it used is printed first, one line on
+    standard error, so a second clone never changes the first one's catalog without saying so.
+    """
+    catalog_dir = Path(catalog_dir or default_catalog_dir())
+    if writes:
+        announce_catalog(catalog_dir)
+    return load_catalog(catalog_dir, taxonomy_dir or default_taxonomy_dir())
+
+
+def announce_catalog(catalog_dir: Path | None) -> None:
+    """Print 'catalog: /absolute/folder' on standard error: the catalog a writing command used."""
+    click.echo(f"catalog: {Path(catalog_dir or default_catalog_dir()).resolve()}", err=True)
 
 
 def parse_key_values(items: tuple[str, ...], param_hint: str = "--param") -> dict:

@@ -67,7 +67,7 @@ def _interactive_tags(catalog, wanted: list[str]) -> list[str]:
 def add(catalog_dir, taxonomy_dir, bibtex_file, arxiv_id, title, year, month, venue, url, code, doi, authors, kind,
         summary, keywords, tag_values, paper_id, interactive, dry_run):
     """Create catalog/papers/<id>.yaml from BibTeX, an arXiv id or plain flags; validate it; never overwrite."""
-    catalog = open_catalog(catalog_dir, taxonomy_dir)
+    catalog = open_catalog(catalog_dir, taxonomy_dir, writes=True)
     folder = papers_dir(catalog_dir or default_catalog_dir())
     if note := unread_note(catalog):
         click.echo(note, err=True)
@@ -122,7 +122,7 @@ def render(catalog_dir, taxonomy_dir, out_dir, check):
     """Regenerate the Markdown paper lists (one page per taxonomy) from the catalog."""
     from ..render import render_all
 
-    catalog = open_catalog(catalog_dir, taxonomy_dir)
+    catalog = open_catalog(catalog_dir, taxonomy_dir, writes=not check)
     if catalog.problems:
         fail(f"the catalog has {len(catalog.problems)} problem(s); run 'diffatlas validate' and fix them first")
     out_dir = out_dir or docs_dir(catalog_dir or default_catalog_dir())
