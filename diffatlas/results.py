@@ -7,21 +7,26 @@ any metric without parsing JSON.
 
 Safe for concurrent writers (two app sessions, the CLI and a benchmark at
 once): WAL journal, a busy timeout, and every write in one IMMEDIATE
-transaction. The path is $DIFFATLAS_RESULTS, else results.sqlite in the user
-cache folder ($DIFFATLAS_CACHE, else ~/.cache/diffatlas).
+transaction. The path is $DIFFATLAS_RESULTS, else one database per catalog in
+the user cache folder ($DIFFATLAS_CACHE, else ~/.cache/diffatlas), named after
+the catalog's folder and a hash of its absolute path, so two checkouts (or two
+catalogs) never mix their past runs and no file is written into a checkout.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import os
+import re
 import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
+from .paths import default_catalog_dir
 from reference_impls.core.paths import cache_root  # torch-free: the one owner of the cache location
 from reference_impls.core.result import json_safe
 
@@ -65,10 +70,28 @@ class ResultsStoreError(RuntimeError):
         self.path = path
 
 
+def catalog_store_name(catalog_dir: Path) -> str:
+    """results-<checkout folder>-<10 hex of the catalog's absolute path>.sqlite: readable and unique."""
+    catalog = Path(catalog_dir).resolve()
+    label = re.sub(r"[^A-Za-z0-9_.-]+", "-", catalog.parent.name or "root")[:40]
+    digest = hashlib.sha256(str(catalog).encode("utf-8")).hexdigest()[:10]
+    return f"results-{label}-{digest}.sqlite"
+
+
 def default_path() -> Path:
+    """$DIFFATLAS_RESULTS, else the default catalog's own database in the user cache."""
     if os.environ.get("DIFFATLAS_RESULTS"):
         return Path(os.environ["DIFFATLAS_RESULTS"])
-    return cache_root() / "results.sqlite"
+    return cache_root() / catalog_store_name(default_catalog_dir())
+
+
+def whose(path: Path) -> str:
+    """Which runs a results database holds, in words, for `results list` and the app's Past runs."""
+    if os.environ.get("DIFFATLAS_RESULTS") and Path(path) == Path(os.environ["DIFFATLAS_RESULTS"]):
+        return "the database named by $DIFFATLAS_RESULTS (runs of every catalog that used it)"
+    if Path(path) == default_path():
+        return f"the runs of catalog {Path(default_catalog_dir()).resolve()}"
+    return "a database given by path"
 
 
 class ResultsStore:

@@ -158,3 +158,22 @@ def test_streamlit_server_port_is_obeyed(tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+# -- results per catalog -------------------------------------------------------------------------
+def test_each_catalog_has_its_own_results_database(copy, tmp_path, monkeypatch):
+    from diffatlas.results import default_path, whose
+
+    no_catalog_env(monkeypatch)
+    monkeypatch.delenv("DIFFATLAS_RESULTS", raising=False)
+    monkeypatch.setenv("DIFFATLAS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(copy)
+    here = default_path()
+    assert here.parent == tmp_path / "cache" and here.name.startswith("results-copy-")
+    assert whose(here) == f"the runs of catalog {(copy / 'catalog').resolve()}"
+    monkeypatch.chdir(REPO)
+    assert default_path() != here and default_path().name.startswith(f"results-{REPO.name}-")
+    listed = CliRunner().invoke(main, ["results", "list"])
+    assert listed.exit_code == 0 and f"the runs of catalog {REPO / 'catalog'}" in listed.output, listed.output
+    monkeypatch.setenv("DIFFATLAS_RESULTS", str(tmp_path / "mine.sqlite"))
+    assert default_path() == tmp_path / "mine.sqlite" and "$DIFFATLAS_RESULTS" in whose(default_path())

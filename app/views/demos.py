@@ -246,10 +246,11 @@ if shown is None or shown.demo != demo_id:  # with a result, the figures sit und
 
 st.subheader("Past runs")
 try:
-    from diffatlas.results import ResultsStore
+    from diffatlas.results import ResultsStore, whose
 
     store = ResultsStore()
     past = store.runs(demo_id, limit=50)
+    st.caption(f"From {whose(store.path)}: `{store.path}`")
 except Exception as exc:  # a locked or unreadable store must not break the page
     past = []
     st.warning(f"The results store could not be read: {exc}")

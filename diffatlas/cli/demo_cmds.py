@@ -23,7 +23,7 @@ def demo():
 
 
 @click.group(invoke_without_command=True)
-@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), help="Results database (default: $DIFFATLAS_RESULTS or the user cache).")
+@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), help="Results database (default: $DIFFATLAS_RESULTS, else the default catalog's own one in the user cache).")
 @click.pass_context
 def results(ctx, db):
     """What the demos measured: list runs, show one, export CSV/JSON."""
@@ -69,10 +69,15 @@ def demo_list(catalog_dir, taxonomy_dir, as_json):
                          "help": p.help} for p in d.params]}
             for d in registered.values()], indent=2))
         return
+    from ..runtime_estimate import busy_note, stored_estimate, this_device
+
     catalog = open_catalog(catalog_dir, taxonomy_dir)
+    device = this_device("auto")
+    if note := busy_note():
+        click.echo(note)
     for d in registered.values():
         click.echo(f"{d.id:<14} {d.title}")
-        click.echo(f"{'':<14} quick ~{d.quick_seconds:.0f}s on a 2-core CPU (warm start); full ~{d.full_seconds / 60:.0f} min")
+        click.echo(f"{'':<14} quick {stored_estimate(d, device).text()}; full ~{d.full_seconds / 60:.0f} min (declared)")
         click.echo(f"{'':<14} nodes: {', '.join(d.nodes)}")
         missing = [p for p in d.papers if p not in catalog.papers]
         click.echo(f"{'':<14} papers: {', '.join(d.papers)}" + (f"  (not in this catalog: {', '.join(missing)})" if missing else ""))
@@ -112,7 +117,7 @@ class _Bar:
 @click.option("--json", "as_json", is_flag=True, help="Print the machine-readable result instead of tables.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Folder for the result and sample grids (default: user cache).")
 @click.option("--no-record", is_flag=True, help="Do not record the run in the results store.")
-@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), help="Results database (default: $DIFFATLAS_RESULTS or the user cache).")
+@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), help="Results database (default: $DIFFATLAS_RESULTS, else the default catalog's own one in the user cache).")
 def demo_run(catalog_dir, taxonomy_dir, demo_id, mode, device, dtype, compile_, params, as_json, out, no_record, db):
     """Run one demo: measure the technique against its baselines in the same run."""
     from .. import demos
@@ -182,16 +187,17 @@ def _read(method, *args):
 def results_list(ctx, demo_id=None, limit=50):
     """Past runs, newest first."""
     from ..report import table
+    from ..results import whose
 
     store = open_store(ctx)
     runs = _read(store.runs, demo_id, limit)
     if not runs:
-        click.echo(f"no runs recorded in {store.path}")
+        click.echo(f"no runs recorded in {store.path} ({whose(store.path)})")
         return
     for r in runs:
         r["params"] = ", ".join(f"{k}={_show(v)}" for k, v in r["params"].items())[:70]
     click.echo(table(runs, ["id", "demo", "mode", "created", "duration_s", "device", "params"]))
-    click.echo(f"({len(runs)} runs in {store.path})")
+    click.echo(f"({len(runs)} runs in {store.path}: {whose(store.path)})")
 
 
 @results.command("show")
