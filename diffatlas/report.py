@@ -13,16 +13,48 @@ from typing import Iterable
 
 from reference_impls.core.result import RESULT_COLUMNS, DemoResult
 
-# Integer-valued columns print without decimals; the rest by magnitude.
+# Integer-valued columns print without decimals; the rest by magnitude. Columns of counts not listed here are
+# recognised by name (`_count_column`) or because every value in the table is a whole number (`whole_columns`).
 INTEGER_COLUMNS = {"nfe", "nfe_expected", "coverage", "seeds", "n_samples", "parameters", "weight_bytes", "steps",
                    "id", "run_id", "distinct_neighbours", "nfe_budget", "nfe_to_target", "start_t", "key_step",
-                   "value_step"}
+                   "value_step", "break_even_samples", "train_steps", "threads"}
 HEADERS = {"ms_per_sample": "ms/sample", "time_spread": "spread", "speedup": "speed-up", "flops_per_sample": "GFLOP/sample",
            "latency_ms": "b1 latency ms", "fd": "FD", "fd_se": "FD se", "kid": "KIDx1e3", "kid_se": "KID se",
-           "confidence": "conf", "coverage": "classes", "peak_mem_mb": "peak MB", "nfe": "NFE"}
+           "confidence": "conf", "coverage": "classes", "peak_mem_mb": "peak MB", "nfe": "NFE",
+           "duration_s": "seconds", "run_id": "run", "n_samples": "samples", "nfe_expected": "expected NFE",
+           "nfe_ratio": "NFE ratio", "flops_ratio": "FLOP ratio", "break_even_samples": "break-even samples",
+           "psnr_to_teacher_db": "PSNR to teacher dB", "macs_share": "MACs share", "net_ms_per_sample": "net ms/sample",
+           "timing_unreliable": "timing unreliable"}
+_ACRONYMS = {"nfe": "NFE", "fd": "FD", "kid": "KID", "psnr": "PSNR", "ssim": "SSIM", "ms": "ms", "mb": "MB", "db": "dB",
+             "fp32": "fp32", "fp16": "fp16", "bf16": "bf16", "rms": "RMS", "macs": "MACs", "flops": "FLOP", "gpu": "GPU",
+             "cpu": "CPU"}
 
 
-def fmt(value, column: str = "") -> str:
+def header(column: str) -> str:
+    """A column's name for readers: HEADERS, else snake_case spelled as words ('max_abs_err' -> 'max abs err')."""
+    if column in HEADERS:
+        return HEADERS[column]
+    if "_" not in column:
+        return column
+    return " ".join(_ACRONYMS.get(word, word) for word in column.split("_"))
+
+
+def _count_column(column: str) -> bool:
+    return column in INTEGER_COLUMNS or column.startswith("n_") or column.endswith(("_count", "_steps", "_bytes"))
+
+
+def whole_columns(rows: list[dict], columns: list[str]) -> set[str]:
+    """Columns whose numbers are all whole (10.0, 250.0): counts stored as floats, printed without '.00'."""
+    whole = set()
+    for column in columns:
+        numbers = [r.get(column) for r in rows if isinstance(r.get(column), (int, float)) and not isinstance(r.get(column), bool)]
+        if numbers and all(math.isfinite(v) and float(v).is_integer() for v in numbers) and column not in ("speedup",):
+            whole.add(column)
+    return whole
+
+
+def fmt(value, column: str = "", whole: bool = False) -> str:
+    """One cell: counts as integers (never 10.00), the rest by magnitude; `whole` when the column holds only whole numbers."""
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -34,7 +66,7 @@ def fmt(value, column: str = "") -> str:
     if isinstance(value, float):
         if not math.isfinite(value):
             return "nan"
-        if column in INTEGER_COLUMNS and value.is_integer():
+        if value.is_integer() and (whole or _count_column(column)):
             return f"{value:.0f}"
         if abs(value) >= 100:
             return f"{value:.0f}"
@@ -46,11 +78,16 @@ def fmt(value, column: str = "") -> str:
     return str(value)
 
 
+def _cells(rows: list[dict], columns: list[str]) -> list[list[str]]:
+    whole = whole_columns(rows, columns)
+    return [[fmt(r.get(c), c, c in whole) for c in columns] for r in rows]
+
+
 def table(rows: Iterable[dict], columns: list[str]) -> str:
-    """A plain-text table."""
+    """A plain-text table with readable headers."""
     rows = list(rows)
-    heads = [HEADERS.get(c, c) for c in columns]
-    cells = [[fmt(r.get(c), c) for c in columns] for r in rows]
+    heads = [header(c) for c in columns]
+    cells = _cells(rows, columns)
     widths = [max([len(h)] + [len(row[i]) for row in cells]) for i, h in enumerate(heads)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(heads, widths)), "  ".join("-" * w for w in widths)]
     lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in cells]
@@ -59,8 +96,8 @@ def table(rows: Iterable[dict], columns: list[str]) -> str:
 
 def md_table(rows: Iterable[dict], columns: list[str]) -> str:
     rows = list(rows)
-    lines = ["| " + " | ".join(HEADERS.get(c, c) for c in columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
-    lines += ["| " + " | ".join(fmt(r.get(c), c).replace("|", "\\|") for c in columns) + " |" for r in rows]
+    lines = ["| " + " | ".join(header(c) for c in columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
+    lines += ["| " + " | ".join(v.replace("|", "\\|") for v in row) + " |" for row in _cells(rows, columns)]
     return "\n".join(lines)
 
 

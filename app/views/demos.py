@@ -22,6 +22,7 @@ import appkit
 from diffatlas import demos as demo_door
 from diffatlas.explore import papers_without_reported, reported_figures
 from diffatlas.htmlsafe import md, md_code
+from diffatlas.runtime_estimate import Estimate, busy_note, stored_estimate, this_device
 
 catalog = appkit.get_catalog()
 st.title("Demos")
@@ -61,14 +62,26 @@ for pid in demo.papers:
     paper_bits.append(f"{md(paper.title)} ({paper.year})" if paper else f"{md_code(pid)} (not in this catalog)")
 st.markdown("**Papers implemented:** " + "; ".join(paper_bits))
 
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def quick_run_estimate(demo_key: str, requested_device: str) -> Estimate:
+    """Measured (median of recent quick runs on this device) or declared; cached a minute, new runs show after."""
+    return stored_estimate(demos[demo_key], this_device(requested_device))
+
+
 # -- parameters and options ---------------------------------------------------------------
 left, right = st.columns([1, 2])
 with left:
     mode = st.radio("Configuration", ["quick", "full"], horizontal=True, key=f"mode_{demo_id}",
-                    help=f"quick: about {demo.quick_seconds:.0f}s on a 2-core CPU; full: about "
-                         f"{demo.full_seconds / 60:.0f} min there (meant for a GPU)")
+                    help=f"quick: a small run on the CPU; full: declared about {demo.full_seconds / 60:.0f} min "
+                         "on a 2-core CPU (meant for a GPU)")
     device = st.selectbox("Device", ["auto", "cpu", "cuda"], key="demo_device",
                           help="auto picks CUDA when present, else the CPU")
+    estimate = quick_run_estimate(demo_id, device)
+    st.caption(f"Quick run: {md(estimate.text())}")
+    if busy_line := busy_note():
+        st.caption(md(busy_line))
     dtype = st.selectbox("Precision", ["fp32", "bf16", "fp16"], key="demo_dtype",
                          help="every network call under autocast at this precision")
     compile_ = st.checkbox("torch.compile", key="demo_compile", help="compile every model first (not timed)")
@@ -158,11 +171,20 @@ def reported_block(key: str) -> None:
         st.markdown("No reported figure in the catalog for: " + "; ".join(f"**{md(p)}** ({md(why)})" for p, why in missing))
 
 
+CONFIGURED = {"ms_per_sample", "time_spread", "flops_per_sample", "latency_ms", "fd_se", "kid_se", "peak_mem_mb"}
+
+
+def spans_decades(values) -> bool:
+    """A log axis only when the values span more than a factor of ten; a narrow range reads better linear."""
+    positive = [v for v in values if v and v > 0]
+    return bool(positive) and max(positive) / min(positive) > 10
+
+
 def show_result(result: demo_door.DemoResult) -> None:
     import pandas as pd
     import plotly.express as px
 
-    from diffatlas.report import columns_of, row_dicts
+    from diffatlas.report import columns_of, header, row_dicts
 
     st.subheader(f"Result: {md(result.title)}")
     st.caption(f"run {result.run_id if result.run_id is not None else '(not recorded)'} \u00b7 {result.mode} configuration "
@@ -198,21 +220,27 @@ def show_result(result: demo_door.DemoResult) -> None:
                      "kid": st.column_config.NumberColumn("KID\u00d710\u00b3", format="%.2f"),
                      "kid_se": st.column_config.NumberColumn("KID se", format="%.2f"),
                      "confidence": st.column_config.NumberColumn(format="%.3f"),
-                     "peak_mem_mb": st.column_config.NumberColumn("peak MB", format="%.0f")})
+                     "peak_mem_mb": st.column_config.NumberColumn("peak MB", format="%.0f"),
+                     **{c: header(c) for c in columns_of(result) if "_" in c and c not in CONFIGURED}})
     st.markdown("**What the papers report**, next to what was measured here")
     reported_block(f"{result.run_id}_{result.created}")
     chart = rows.copy()
     x = st.segmented_control("Chart x axis", ["ms_per_sample", "nfe", "flops_per_sample"], default="ms_per_sample",
                              key=f"chart_x_{result.run_id}_{result.created}") or "ms_per_sample"
     chart = chart[chart[x] > 0]
+    log_x, log_y = spans_decades(chart[x]), spans_decades(chart["fd"])
     fig = px.scatter(chart, x=x, y="fd", error_y="fd_se", color="role", symbol="role", hover_name="method",
-                     log_x=True, log_y=True, labels={"fd": "FD (lower is better)", "ms_per_sample": "ms per sample (median)",
-                                                     "nfe": "NFE", "flops_per_sample": "FLOPs per sample"})
+                     text="method", log_x=log_x, log_y=log_y,
+                     labels={"fd": "FD (lower is better)", "ms_per_sample": "ms per sample (median)",
+                             "nfe": "NFE", "flops_per_sample": "FLOPs per sample"})
     # On a log axis, shapes take data values but annotations take log10 values.
     fig.add_hline(y=a["fd_floor"], line_dash="dot")
-    fig.add_annotation(x=1, xref="paper", y=math.log10(a["fd_floor"]), yref="y", text="real-vs-real floor",
-                       showarrow=False, xanchor="right", yanchor="bottom")
-    fig.update_traces(marker_size=11)
+    fig.add_annotation(x=1, xref="paper", y=math.log10(a["fd_floor"]) if log_y else a["fd_floor"], yref="y",
+                       text="real-vs-real floor", showarrow=False, xanchor="right", yanchor="bottom")
+    fig.update_traces(marker_size=11, textposition="top center", textfont_size=12, cliponaxis=False)
+    # Powers of ten only on a log axis (no 2 and 5 minor labels), few ticks on a linear one, no trailing zeros.
+    fig.update_xaxes(tickformat="~s" if x == "flops_per_sample" else "~g", **({"dtick": 1} if log_x else {"nticks": 6}))
+    fig.update_yaxes(tickformat="~g", **({"dtick": 1} if log_y else {"nticks": 6}))
     st.plotly_chart(fig, key=f"chart_{result.run_id}_{result.created}_{x}")
     st.markdown("**Findings** (paired over the seeds; 95% t-interval of the per-seed differences)")
     for sentence in result.findings():
@@ -226,7 +254,7 @@ def show_result(result: demo_door.DemoResult) -> None:
                                     "seeds": c.seeds} for c in result.comparisons]), hide_index=True)
     for name, table in result.tables.items():
         st.markdown(f"**{md(name)}**")
-        st.dataframe(pd.DataFrame(table), hide_index=True)
+        st.dataframe(pd.DataFrame(table).rename(columns=header), hide_index=True)
     grids = [(r.method, r.grid) for r in result.rows if r.grid and Path(r.grid).is_file()]
     if grids:
         st.markdown("**Sample grids** (first seed)")

@@ -100,10 +100,21 @@ def stats(catalog_dir, taxonomy_dir, nodes_of):
         click.echo(f"\n{tax.name} ({tid}), top level:")
         for node in tax.nodes:
             click.echo(f"  {node.id:<12} {len(catalog.by_node(tid, node.id)):>4}  {node.name}")
-    click.echo("\nPer year:")
     years = Counter(p.year for p in papers if p.year)
+    peak = max(years.values(), default=0)
+    click.echo("\nPer year:" + (f" (# = {peak / HISTOGRAM_WIDTH:.1f} papers)" if peak > HISTOGRAM_WIDTH else ""))
     for year, count in sorted(years.items()):
-        click.echo(f"  {year} {count:>4} {'#' * count}")
+        click.echo(f"  {year} {count:>4} {histogram_bar(count, peak)}")
     undated = sum(1 for p in papers if not p.year)
     if undated:
         click.echo(f"  (no year: {undated} unresolved entries)")
+
+
+HISTOGRAM_WIDTH = 50
+
+
+def histogram_bar(count: int, peak: int, width: int = HISTOGRAM_WIDTH) -> str:
+    """'#' per paper, scaled so the busiest year is `width` characters; a year with papers always gets one."""
+    if peak <= width:
+        return "#" * count
+    return "#" * max(1 if count else 0, round(count * width / peak))

@@ -49,6 +49,14 @@ def test_the_page_renders_a_result_with_its_findings(make_app, smoke_result, tmp
     labels = [m.label for m in at.metric]
     assert "FD floor (real vs real)" in labels and "KID\u00d710\u00b3 floor" in labels
     assert len(at.dataframe) >= 2  # the rows and every comparison
+    captions = [c.value.replace("\\", "") for c in at.caption]
+    assert any(c.startswith("Quick run: ~") and ("declared" in c or "runs here" in c) for c in captions), captions
+    import json
+
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    labelled = {t for trace in spec["data"] for t in trace.get("text") or []}
+    assert {r.method for r in smoke_result.rows if r.ms_per_sample and r.ms_per_sample > 0} <= labelled
+    assert all("textfont" in trace and trace.get("mode", "").endswith("text") for trace in spec["data"])
 
 
 def test_a_past_run_from_an_older_harness_is_explained(make_app, tmp_path, monkeypatch):
