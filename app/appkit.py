@@ -83,6 +83,52 @@ def default_network(catalog: Catalog):
     return paper_network(catalog, fingerprint(), ids, **DEFAULT_MAP)[0]
 
 
+# -- one colour per top-level category ------------------------------------------
+NOT_FILED = "not filed"
+NOT_FILED_COLOUR = "#c8c8c8"
+
+
+def category_colors(catalog: Catalog, tid: str) -> dict[str, str]:
+    """Top-level node name -> colour, the same in every chart of a taxonomy (sunburst, treemap, timeline).
+
+    Colours follow the tree's order through plotly's colour-blind-safe qualitative palette; 'not filed' is grey."""
+    import plotly.express as px
+
+    palette = px.colors.qualitative.Safe
+    tax = catalog.taxonomies.get(tid)
+    names = [n.name for n in tax.nodes] if tax else []
+    return {**{name: palette[i % len(palette)] for i, name in enumerate(names)}, NOT_FILED: NOT_FILED_COLOUR}
+
+
+# -- URL parameters each page reads -------------------------------------------------
+# page url path -> the parameters it understands. A page that learns a new parameter adds it here.
+URL_PARAMS: dict[str, set[str]] = {
+    "overview": set(),
+    "taxonomy": {"tax", "node"},
+    "papers": {"query", "nodes", "years", "venues", "surveys", "kinds", "keywords", "code", "paper"},
+    "map": set(),
+    "surveys": set(),
+    "demos": {"demo"},
+    "validation": set(),
+    "contribute": set(),
+}
+
+
+def unknown_url_params(page: str, names: list[str]) -> list[str]:
+    """The URL parameters `page` does not understand (a page missing from URL_PARAMS is not checked)."""
+    known = URL_PARAMS.get(page)
+    return [] if known is None else sorted(n for n in names if n not in known)
+
+
+def note_unknown_url_params(page: str) -> None:
+    """One caption line naming the URL parameters this page ignores (a mistyped or outdated link)."""
+    unknown = unknown_url_params(page, list(st.query_params.keys()))
+    if unknown:
+        st.caption(f"This page ignores the URL parameter{'s' if len(unknown) > 1 else ''} "
+                   + ", ".join(md_code(n) for n in unknown) + "; it understands "
+                   + (", ".join(md_code(n) for n in sorted(URL_PARAMS[page])) or "none") + ".")
+
+
 # -- shared widgets -----------------------------------------------------------
 def paper_columns() -> dict:
     """Column settings of every paper table (explore.papers_frame's columns)."""

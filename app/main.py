@@ -46,6 +46,7 @@ sections = {
     "Catalog": [pages[k] for k in ("validation", "contribute") if k in pages],
 }
 current = st.navigation({name: items for name, items in sections.items() if items})
+appkit.note_unknown_url_params(current.url_path or "overview")
 with st.sidebar:
     st.caption("diffatlas: the efficient-diffusion literature as a curated catalog, "
                "three survey taxonomies, maps and measured demos.")

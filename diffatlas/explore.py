@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import os
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from typing import Iterable
 import pandas as pd
 
 from .catalog import Catalog
-from .htmlsafe import safe_url
+from .htmlsafe import esc, safe_url
 from .models import RUNS_HERE_WORDS, SURVEYS, Node, Paper
 from .paths import papers_dir
 from .placement import ORIGIN_WORDS, tag_origin
@@ -42,7 +43,6 @@ def catalog_fingerprint(catalog_dir: Path, taxonomy_dir: Path) -> str:
     regular files are read (a FIFO would block, a symlink may point anywhere),
     and a file over the loader's size limit counts by its size and time, unread.
     """
-    import os
     import stat
 
     from .yamlio import MAX_FILE_BYTES
@@ -120,18 +120,21 @@ def tree_frame(catalog: Catalog, tid: str) -> pd.DataFrame:
 
     `value` is the number of papers filed exactly at the node, so a parent's
     area is its own papers plus its children's: the chart is sized by paper
-    placements (a paper filed under two leaves counts in both).
+    placements (a paper filed under two leaves counts in both). `category` is the name of the node's
+    top-level ancestor, the key of the taxonomy's colour map (the same as `timeline_frame`'s `category`).
     """
     tax = catalog.taxonomies.get(tid)
     if tax is None:
-        return pd.DataFrame(columns=["id", "parent", "label", "value", "papers", "description"])
+        return pd.DataFrame(columns=["id", "parent", "label", "value", "papers", "description", "category"])
     counts = node_paper_counts(catalog, tid)
+    tops = {n.id: n.name for n in tax.nodes}
     rows = []
     for node, _depth in tax.walk():
         parent = node.id.rsplit(".", 1)[0] if "." in node.id else ""
         exact, distinct = counts.get(node.id, (0, 0))
         rows.append({"id": node.id, "parent": parent, "label": node.name, "value": exact,
-                     "papers": distinct, "description": node.description})
+                     "papers": distinct, "description": node.description,
+                     "category": tops.get(node.id.split(".")[0], node.name)})
     return pd.DataFrame(rows)
 
 
@@ -240,18 +243,24 @@ def node_crosswalk(catalog: Catalog, tid: str, node_id: str) -> pd.DataFrame:
 # -- taxonomy nodes and demos -------------------------------------------------
 @dataclass
 class DemoInfo:
-    demos: list[tuple[str, str]] = field(default_factory=list)  # (demo id, node name)
+    demos: list[tuple[str, str]] = field(default_factory=list)  # (demo id, name of the node it belongs to)
     reason: str | None = None
+    own: str | None = None  # the demo of this very node; the others in `demos` belong to nodes below it
+
+    def below(self) -> list[tuple[str, str]]:
+        """The demos of nodes below this one (a page must say they belong to a child, not to this node)."""
+        return [(d, name) for d, name in self.demos if d != self.own]
 
 
 def node_demo(node: Node) -> DemoInfo:
     """The reference implementation(s) for a node, or why there is none.
 
-    A leaf links to its own demo or states its `no_demo` reason; an inner node
-    collects the demos of the leaves below it.
+    A node with its own demo links to it (`own`); a node with a `no_demo`
+    reason states it; an inner node without either lists the demos of the
+    nodes below it, each with the name of the node it belongs to.
     """
     if node.demo:
-        return DemoInfo([(node.demo, node.name)])
+        return DemoInfo([(node.demo, node.name)], own=node.demo)
     if node.no_demo:
         return DemoInfo(reason=node.no_demo)
     found = [(n.demo, n.name) for n, _ in node.walk() if n.demo]
@@ -284,16 +293,24 @@ def breadcrumb(catalog: Catalog, tid: str, node_id: str) -> list[Node]:
 PAPER_COLUMNS = ["id", "name", "title", "year", "venue", "kind", "paper", "code", "surveys", "incomplete"]
 
 
-def papers_frame(papers: Iterable[Paper]) -> pd.DataFrame:
-    """The table the app shows: links only when they are http(s); `incomplete` names missing citation fields."""
+def papers_frame(papers: Iterable[Paper], relevance: dict[str, float] | None = None) -> pd.DataFrame:
+    """The table the app shows: links only when they are http(s) (else an empty cell, never 'None');
+    `incomplete` names missing citation fields.
+
+    Without `relevance` the rows go newest first; with it (paper id -> score, from a search) the rows
+    keep the order given and a `relevance` column follows the id."""
+    papers = list(papers)
     rows = [{
         "id": p.id, "name": p.name or "", "title": p.title, "year": p.year, "venue": p.venue or "",
-        "kind": p.kind, "paper": safe_url(p.url), "code": safe_url(p.code),
+        "kind": p.kind, "paper": safe_url(p.url) or "", "code": safe_url(p.code) or "",
         "surveys": ", ".join(SHORT_LABELS.get(s, s) for s in p.surveys()),
         "incomplete": ("no " + ", no ".join(p.missing_citation_fields())) if p.missing_citation_fields() else "",
     } for p in papers]
     frame = pd.DataFrame(rows, columns=PAPER_COLUMNS)
-    if not frame.empty:
+    frame["year"] = frame["year"].astype("Int64")
+    if relevance is not None:
+        frame.insert(1, "relevance", [relevance.get(p.id, 0.0) for p in papers])
+    elif not frame.empty:
         frame = frame.sort_values(["year", "title"], ascending=[False, True], na_position="last").reset_index(drop=True)
     return frame
 
@@ -313,9 +330,112 @@ def export_frame(papers: Iterable[Paper]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _haystack(paper: Paper) -> str:
-    return " ".join([paper.id, paper.name or "", paper.title, paper.summary, " ".join(paper.keywords),
-                     " ".join(paper.authors), paper.venue or ""]).lower()
+# -- relevance-ranked search ----------------------------------------------------
+# How much a match counts in each field: a paper is about what its method name,
+# title and keywords say; the summary, authors and venue only mention things.
+SEARCH_WEIGHTS = {"name": 5.0, "title": 4.0, "keywords": 3.0, "authors": 2.0, "id": 1.0, "venue": 1.0,
+                  "summary": 1.0}
+WHOLE_WORD, SAME_FAMILY, PART_OF_WORD = 1.0, 0.8, 0.3  # 'quantization' / 'quantizing' / 'dequantization'
+_TOKEN = re.compile(r"[a-z0-9]+")
+
+
+def query_words(query: str) -> list[str]:
+    """The lower-cased words of a search box query."""
+    return [w for w in re.split(r"\s+", (query or "").lower().strip()) if w]
+
+
+def _same_family(word: str, token: str) -> bool:
+    """'quantization' and 'quantizing', 'caching' and 'cache': a shared stem of 4+ letters followed by
+    short endings (at most 5 letters each, the shorter word losing at most 3). No stemmer needed."""
+    if word == token or min(len(word), len(token)) < 4:
+        return word == token
+    common = len(os.path.commonprefix([word, token]))
+    rest = max(len(word), len(token)) - common
+    return common >= 4 and rest <= 5 and common >= min(len(word), len(token)) - 3
+
+
+def _word_score(word: str, text: str) -> float:
+    """How well one query word matches one lower-cased text: whole word, same word family, inside a word, or 0."""
+    if re.search(rf"(?<![a-z0-9]){re.escape(word)}(?![a-z0-9])", text):
+        return WHOLE_WORD
+    if word.isalnum() and any(_same_family(word, token) for token in _TOKEN.findall(text)):
+        return SAME_FAMILY
+    return PART_OF_WORD if word in text else 0.0
+
+
+def _search_fields(paper: Paper) -> dict[str, str]:
+    return {"name": paper.name or "", "title": paper.title, "authors": " ".join(paper.authors), "id": paper.id,
+            "venue": paper.venue or "", "summary": paper.summary}
+
+
+def relevance(paper: Paper, words: list[str]) -> float:
+    """The paper's score for these query words, 0 when a word matches nowhere (every word must match).
+
+    Each word scores in every field it matches (field weight x match quality); a keyword counts by the
+    share of its words the query covers, so 'quantization' ranks the keyword 'quantization' above
+    'vector quantization'. A multi-word query found as a phrase in the name, title or a keyword adds 3.
+    """
+    if not words:
+        return 0.0
+    fields = {k: v.lower() for k, v in _search_fields(paper).items()}
+    keywords = [k.lower() for k in paper.keywords]
+    total = 0.0
+    for word in words:
+        score = sum(SEARCH_WEIGHTS[f] * _word_score(word, text) for f, text in fields.items() if text)
+        score += SEARCH_WEIGHTS["keywords"] * max(
+            (_word_score(word, k) / max(len(_TOKEN.findall(k)), 1) for k in keywords), default=0.0)
+        if score == 0:
+            return 0.0
+        total += score
+    phrase = " ".join(words)
+    if len(words) > 1 and any(_word_score(phrase, t) == WHOLE_WORD for t in [fields["name"], fields["title"], *keywords]):
+        total += 3.0
+    return round(total, 2)
+
+
+def highlight_spans(text: str, words: list[str]) -> list[tuple[str, bool]]:
+    """`text` cut into (piece, matched) pieces: the query words, and the words of their family, are marked.
+
+    A page escapes every piece and wraps the matched ones (escape first, then mark), so catalog text never
+    becomes markup."""
+    text = text or ""
+    spans = []
+    lower = text.lower()
+    for word in words:
+        spans += [(m.start(), m.end()) for m in re.finditer(re.escape(word), lower)]
+        if word.isalnum():
+            spans += [(m.start(), m.end()) for m in _TOKEN.finditer(lower) if _same_family(word, m.group())]
+    merged: list[list[int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    out, pos = [], 0
+    for start, end in merged:
+        if start > pos:
+            out.append((text[pos:start], False))
+        out.append((text[start:end], True))
+        pos = end
+    if pos < len(text):
+        out.append((text[pos:], False))
+    return out
+
+
+def highlight_html(text: str, words: list[str]) -> str:
+    """HTML of `text` with the query's matches in <mark>: each piece is escaped first, then marked."""
+    return "".join(f"<mark>{esc(piece)}</mark>" if hit else esc(piece) for piece, hit in highlight_spans(text, words))
+
+
+def summary_snippet(text: str, words: list[str], width: int = 240) -> str:
+    """About `width` characters of `text` around its first match (the start when nothing matches)."""
+    text = re.sub(r"\s+", " ", text or "").strip()
+    if len(text) <= width:
+        return text
+    first = min((m.start() for w in words for m in [re.search(re.escape(w), text.lower())] if m), default=0)
+    start = max(0, min(first - width // 3, len(text) - width))
+    cut = text[start:start + width]
+    return ("\u2026" if start else "") + cut + ("\u2026" if start + width < len(text) else "")
 
 
 @dataclass
@@ -349,51 +469,58 @@ class Filters:
         return "; ".join(parts)
 
 
-def filter_papers(catalog: Catalog, filters: Filters) -> list[Paper]:
-    """Papers matching every filter; free text needs every word to appear somewhere."""
-    words = [w for w in re.split(r"\s+", filters.query.lower().strip()) if w]
-    wanted_nodes = []
-    for item in filters.nodes:
-        tid, _, nid = item.partition(":")
-        wanted_nodes.append((tid, nid, nid + "."))
+def _matches_filters(paper: Paper, filters: Filters, wanted_nodes: list[tuple[str, str, str]]) -> bool:
+    """Every filter but the free text."""
+    if filters.kinds and paper.kind not in filters.kinds:
+        return False
+    if filters.years and (paper.year is None or not filters.years[0] <= paper.year <= filters.years[1]):
+        return False
+    if filters.venues and (paper.venue or "") not in filters.venues:
+        return False
+    if filters.surveys and not set(filters.surveys) & set(paper.surveys()):
+        return False
+    if filters.has_code and not paper.code:
+        return False
+    if filters.keywords and not set(filters.keywords) & set(paper.keywords):
+        return False
+    return not wanted_nodes or any(t == nid or t.startswith(prefix)
+                                   for tid, nid, prefix in wanted_nodes for t in paper.tags.get(tid, []))
+
+
+def search_papers(catalog: Catalog, filters: Filters) -> list[tuple[Paper, float]]:
+    """(paper, relevance) for the papers matching every filter, most relevant first.
+
+    Every query word must match (see `relevance`); ties, and a search without words, go newest first,
+    then by title."""
+    words = query_words(filters.query)
+    wanted_nodes = [(tid, nid, nid + ".") for tid, _, nid in (item.partition(":") for item in filters.nodes)]
     out = []
     for paper in catalog.papers.values():
-        if filters.kinds and paper.kind not in filters.kinds:
+        if not _matches_filters(paper, filters, wanted_nodes):
             continue
-        if filters.years and paper.year is not None and not (filters.years[0] <= paper.year <= filters.years[1]):
+        score = relevance(paper, words)
+        if words and score == 0:
             continue
-        if filters.years and paper.year is None:
-            continue
-        if filters.venues and (paper.venue or "") not in filters.venues:
-            continue
-        if filters.surveys and not set(filters.surveys) & set(paper.surveys()):
-            continue
-        if filters.has_code and not paper.code:
-            continue
-        if filters.keywords and not set(filters.keywords) & set(paper.keywords):
-            continue
-        if wanted_nodes and not any(
-            t == nid or t.startswith(prefix)
-            for tid, nid, prefix in wanted_nodes for t in paper.tags.get(tid, [])
-        ):
-            continue
-        if words:
-            hay = _haystack(paper)
-            if not all(w in hay for w in words):
-                continue
-        out.append(paper)
-    out.sort(key=lambda p: (-(p.year or 0), p.title.lower()))
+        out.append((paper, score))
+    out.sort(key=lambda item: (-item[1], -(item[0].year or 0), item[0].title.lower()))
     return out
+
+
+def filter_papers(catalog: Catalog, filters: Filters) -> list[Paper]:
+    """Papers matching every filter, most relevant first (see `search_papers`)."""
+    return [paper for paper, _ in search_papers(catalog, filters)]
+
+
+def node_path_label(catalog: Catalog, tid: str, node_id: str) -> str:
+    """'Shen 2025 > Compression > Quantization': the survey's short label, then the node names from the top."""
+    names = [n.name for n in breadcrumb(catalog, tid, node_id)] or [node_id]
+    return " > ".join([SHORT_LABELS.get(tid, tid)] + names)
 
 
 def all_node_choices(catalog: Catalog) -> list[tuple[str, str]]:
-    """('taxonomy:node', 'Short label: node name') for every node of every taxonomy."""
-    out = []
-    dot = "\u00b7 "
-    for tid, tax in catalog.taxonomies.items():
-        for node, depth in tax.walk():
-            out.append((f"{tid}:{node.id}", f"{SHORT_LABELS.get(tid, tid)}: {dot * depth}{node.name}"))
-    return out
+    """('taxonomy:node', 'Shen 2025 > Compression > Quantization') for every node of every taxonomy, in tree order."""
+    return [(f"{tid}:{node.id}", node_path_label(catalog, tid, node.id))
+            for tid in taxonomy_ids(catalog) for node, _depth in catalog.taxonomies[tid].walk()]
 
 
 def tag_rows(catalog: Catalog, paper: Paper) -> pd.DataFrame:

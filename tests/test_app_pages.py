@@ -351,3 +351,126 @@ def test_taxonomy_node_name_is_escaped_not_rendered_as_markdown(make_app, tmp_pa
     no_exceptions(at)
     header = at.header[0].value
     assert "\\*\\*bold\\*\\*" in header and "\\[link\\]" in header, header
+
+
+# -- issue 12: ranked search, shareable filters, colours, URL checks -------------------------------
+def _variant(paper, **update):
+    return paper.model_copy(update=update)
+
+
+def test_search_ranks_whole_words_in_name_and_title_first(fixture_catalog):
+    from diffatlas import explore
+
+    base = fixture_catalog.papers["q-diffusion-2023"]
+    qdiff = _variant(base, id="q", name="Q-Diffusion", title="Q-Diffusion: Quantizing Diffusion Models",
+                     keywords=["quantization"], summary="Post-training quantization of the noise estimation network.")
+    ptqd = _variant(base, id="ptqd", name="PTQD", title="PTQD: Accurate Post-Training Quantization for Diffusion Models",
+                    keywords=["quantization"], summary="Corrects the quantization noise.", year=2023)
+    deq = _variant(base, id="deq", name=None, title="A Dequantization Trick for Discrete Data", keywords=["discrete"],
+                   summary="Dequantization turns discrete pixels into continuous ones.", year=2024)
+    vq = _variant(base, id="vq", name=None, title="Taming Transformers for High-Resolution Image Synthesis",
+                  keywords=["vector quantization"], summary="A codebook learned by vector quantization.", year=2024)
+    words = explore.query_words("quantization")
+    scores = {p.id: explore.relevance(p, words) for p in (qdiff, ptqd, deq, vq)}
+    assert min(scores["q"], scores["ptqd"]) > max(scores["deq"], scores["vq"]) > 0, scores
+    assert explore.relevance(deq, explore.query_words("quantization nowhere-to-be-found")) == 0
+    # every word must match; ties go newest first
+    ranked = explore.search_papers(fixture_catalog, explore.Filters(query="solver"))
+    assert [p.id for p, _ in ranked] == ["dpm-solver-pp-2022", "dpm-solver-2022"]  # same score and year: by title
+
+
+def test_highlight_marks_matches_and_escapes_everything():
+    from diffatlas import explore
+
+    spans = explore.highlight_spans("Q-Diffusion: Quantizing <b>models</b> & dequantization", ["quantization"])
+    assert [piece for piece, hit in spans if hit] == ["Quantizing", "quantization"]
+    assert "".join(piece for piece, _ in spans) == "Q-Diffusion: Quantizing <b>models</b> & dequantization"
+    html = explore.highlight_html("Q-Diffusion: Quantizing <b>models</b> & dequantization", ["quantization"])
+    assert "<b>" not in html and "&lt;b&gt;models&lt;/b&gt; &amp; de<mark>quantization</mark>" in html
+
+
+def test_papers_search_is_ranked_marked_and_goes_into_the_url(make_app):
+    at = open_page(make_app, "views/papers.py")
+    at.text_input(key="papers_query").set_value("solver").run()
+    no_exceptions(at)
+    table = at.dataframe[0].value
+    assert list(table["relevance"]) == sorted(table["relevance"], reverse=True)
+    assert set(table["id"]) == {"dpm-solver-2022", "dpm-solver-pp-2022"}
+    assert not table.isna().any().any() and "None" not in set(table["code"])  # no 'None' in a link column
+    body = at.get("html")[0].proto.body
+    assert "<mark>Solver</mark>" in body and 'href="?query=solver&amp;paper=dpm-solver' in body
+    at.multiselect(key="papers_venues").set_value(["arXiv"]).run()
+    at.checkbox(key="papers_code").check().run()
+    url = {k: v if isinstance(v, list) else [v] for k, v in at.query_params.items()}
+    assert url["query"] == ["solver"] and url["venues"] == ["arXiv"]
+    assert url["code"] == ["1"] and "kinds" not in url and "years" not in url  # defaults stay out of the URL
+
+
+def test_a_shared_papers_url_restores_filters_and_opens_the_record(make_app):
+    at = make_app()
+    at.query_params.update({"query": "solver", "nodes": "shen2025:algorithm.sampling", "paper": "dpm-solver-2022",
+                            "years": "2020-2024"})
+    at.run()
+    at.switch_page("views/papers.py").run()
+    no_exceptions(at)
+    assert at.text_input(key="papers_query").value == "solver"
+    assert at.multiselect(key="papers_nodes").value == ["shen2025:algorithm.sampling"]
+    assert at.selectbox(key="papers_detail").value == "dpm-solver-2022"
+    assert "Fast ODE Solver" in page_text(at)
+    assert at.slider(key="papers_years").value == (2020, 2024)
+    labels = at.multiselect(key="papers_nodes").options
+    assert "Shen 2025 > Algorithm-level optimization > Efficient sampling > Solver" in labels
+    # a background paper opens from the URL although the default kinds hide it
+    at = make_app()
+    at.query_params["paper"] = "bert-2019"
+    at.run()
+    at.switch_page("views/papers.py").run()
+    assert at.selectbox(key="papers_detail").value == "bert-2019"
+
+
+def test_unknown_values_and_parameters_in_the_url_are_named(make_app):
+    at = make_app()
+    at.query_params.update({"paper": "no-such-paper", "venues": "Nowhere", "colour": "red"})
+    at.run()
+    at.switch_page("views/papers.py").run()
+    no_exceptions(at)
+    warning = " ".join(w.value for w in at.warning)
+    assert "paper=no-such-paper" in warning and "venues=Nowhere" in warning
+    assert any("ignores the URL parameter `colour`" in c.value for c in at.caption)
+    at = make_app()
+    at.query_params.update({"tax": "shen2025", "node": "algorithm.nope"})
+    at.run()
+    at.switch_page("views/taxonomy.py").run()
+    assert any("algorithm.nope" in w.value for w in at.warning)
+    assert not any("ignores the URL" in c.value for c in at.caption)
+    at = make_app()
+    at.query_params["tax"] = "nosuchtree"
+    at.run()
+    at.switch_page("views/taxonomy.py").run()
+    assert any("nosuchtree" in w.value for w in at.warning)
+
+
+def test_an_inner_node_does_not_offer_a_childs_demo_as_its_own(make_app):
+    at = make_app()
+    at.query_params.update({"tax": "shen2025", "node": "algorithm"})
+    at.run()
+    at.switch_page("views/taxonomy.py").run()
+    no_exceptions(at)
+    labels = [e.proto.label for e in elements(at, "page_link")] + [page_text(at)]
+    assert not any("Run the Solver demo" in label for label in labels)
+    assert any("of the node Solver, below this one" in label for label in labels)
+
+
+def test_every_chart_of_a_taxonomy_colours_a_category_alike(make_app):
+    import json
+
+    at = make_app()
+    at.run()
+    no_exceptions(at)
+    charts = {c.proto.id: json.loads(c.proto.spec) for c in at.get("plotly_chart")}
+    tree = next(s for s in charts.values() if s["data"][0]["type"] in ("sunburst", "treemap"))["data"][0]
+    bars = next(s for s in charts.values() if s["data"][0]["type"] == "bar" and len(s["data"]) > 1)["data"]
+    by_id = dict(zip(tree["ids"], tree["marker"]["colors"]))
+    timeline = {t["name"]: t["marker"]["color"] for t in bars}
+    assert timeline["Efficient Design Strategies (EDS)"] == by_id["eds"] == by_id["eds.guidance"]
+    assert timeline["Efficient Process Strategies (EPS)"] == by_id["eps"] != by_id["eds"]

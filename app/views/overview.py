@@ -30,16 +30,21 @@ t1, t2 = st.columns([4, 1], vertical_alignment="bottom")
 tid = t1.segmented_control("Taxonomy", list(labels), format_func=lambda t: md(labels[t]), default=list(labels)[0],
                            key="overview_tax") or list(labels)[0]
 style = t2.radio("Chart", ["Sunburst", "Treemap"], horizontal=True, key="overview_chart", label_visibility="collapsed")
+colours = {esc(name): colour for name, colour in appkit.category_colors(catalog, tid).items()}
 left, right = st.columns([3, 2])
 with left:
     frame = explore.tree_frame(catalog, tid)
     # plotly renders a subset of HTML in labels and hovers: escape catalog text
     frame = frame.assign(label=frame["label"].map(esc), description=frame["description"].map(esc))
+    frame["category"] = frame["category"].map(esc)
     chart = px.sunburst if style == "Sunburst" else px.treemap
     fig = chart(frame, ids="id", names="label", parents="parent", values="value", branchvalues="remainder",
-                hover_data={"papers": True, "description": True})
+                color="category", color_discrete_map=colours, hover_data={"papers": True, "description": True},
+                **({"maxdepth": 2} if style == "Sunburst" else {}))
     fig.update_traces(hovertemplate="<b>%{label}</b><br>%{customdata[0]} papers<br>%{customdata[1]}<extra></extra>")
-    fig.update_layout(margin=dict(t=10, l=10, r=10, b=10), height=520)
+    if style == "Sunburst":  # two rings at a time (click to go deeper), labels along the radius, none too small
+        fig.update_traces(insidetextorientation="radial", textfont_size=13)
+    fig.update_layout(margin=dict(t=10, l=10, r=10, b=10), height=560, uniformtext=dict(minsize=11, mode="hide"))
     st.plotly_chart(fig, key="overview_tree")
     st.caption("Areas are paper placements: a paper filed under two nodes counts in both. "
                "Click a sector to zoom in; open the Taxonomy explorer for the papers of a node.")
@@ -58,10 +63,11 @@ timeline["category"] = timeline["category"].map(esc)
 if timeline.empty:
     st.info("No dated papers in the catalog yet.")
 else:
-    order = [esc(n.name) for n in catalog.taxonomies[tid].nodes] + ["not filed"]
+    order = [esc(n.name) for n in catalog.taxonomies[tid].nodes] + [appkit.NOT_FILED]
     fig = px.bar(timeline, x="year", y="papers", color="category", barmode="stack",
-                 category_orders={"category": order}, color_discrete_map={"not filed": "#c8c8c8"})
+                 category_orders={"category": order}, color_discrete_map=colours)
     fig.update_layout(margin=dict(t=10, l=10, r=10, b=10), height=360, xaxis=dict(dtick=1), legend_title=None)
     st.plotly_chart(fig, key="overview_timeline")
-    st.caption(f"Stacked by the top-level category of each paper's first {labels[tid]} placement.")
+    st.caption(f"Stacked by the top-level category of each paper's first {md(labels[tid])} placement; each category "
+               "has the same colour here as in the chart above.")
 appkit.catalog_caption()

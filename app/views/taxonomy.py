@@ -23,7 +23,13 @@ tids = explore.taxonomy_ids(catalog)
 # -- state from the URL on first visit ----------------------------------------
 params = st.query_params
 if "explorer_tax" not in st.session_state:
-    st.session_state["explorer_tax"] = params.get("tax") if params.get("tax") in taxonomies else tids[0]
+    wanted_tax = params.get("tax")
+    st.session_state["explorer_tax"] = wanted_tax if wanted_tax in taxonomies else tids[0]
+    if wanted_tax is not None and wanted_tax not in taxonomies:
+        st.session_state["explorer_url_unknown"] = (f"No taxonomy {md_code(wanted_tax)} in this catalog (the link's "
+                                                    f"tax=); showing {md(taxonomies[tids[0]].name)}. Taxonomies: "
+                                                    + ", ".join(md_code(t) for t in tids) + ".")
+        st.session_state["explorer_url_fallback"] = (tids[0], None)
 tid = st.segmented_control("Taxonomy", tids, format_func=lambda t: md(taxonomies[t].name), key="explorer_tax")
 if tid is None:  # segmented control can be deselected; fall back to the first tree
     tid = tids[0]
@@ -33,6 +39,14 @@ node_key = f"explorer_node_{tid}"
 if node_key not in st.session_state:
     wanted = params.get("node")
     st.session_state[node_key] = wanted if wanted in index else tax.nodes[0].id
+    if wanted is not None and wanted not in index and "explorer_url_unknown" not in st.session_state:
+        st.session_state["explorer_url_unknown"] = (f"No node {md_code(wanted)} in {md(tax.name)} (the link's node=); "
+                                                    f"showing its first node, {md(tax.nodes[0].name)}.")
+        st.session_state["explorer_url_fallback"] = (tid, None)
+fallback = st.session_state.get("explorer_url_fallback")
+if fallback and fallback[0] == tid and fallback[1] in (None, st.session_state[node_key]):
+    st.session_state["explorer_url_fallback"] = (tid, st.session_state[node_key])  # said until the reader moves on
+    st.warning(st.session_state["explorer_url_unknown"], icon=":material/link_off:")
 
 
 def go(node_id: str) -> None:
@@ -77,11 +91,14 @@ if node.children:
 # -- reference implementation ---------------------------------------------------
 st.subheader("Reference implementation")
 demo = explore.node_demo(node)
-if demo.demos:
-    for demo_id, name in demo.demos:
-        appkit.page_link_demo(demo_id, f"Run the {name} demo")
-else:
+if demo.own:
+    appkit.page_link_demo(demo.own, f"Run the {node.name} demo")
+elif demo.reason:
     st.markdown(f"No demo: {md(demo.reason)}")
+if demo.below():
+    st.markdown("This node has no demo of its own; these belong to nodes below it:")
+    for demo_id, name in demo.below():
+        appkit.page_link_demo(demo_id, f"The {name} demo (of the node {name}, below this one)")
 checked = explore.node_runs_here(catalog, tid, node_id)
 if checked:
     machines = {item.runs_here.machine for item in checked}
