@@ -4,40 +4,96 @@ The command line, the app and the benchmark list, run and record demos
 through these functions; `reference_impls` never imports diffatlas, and a run
 is recorded in the results store here and nowhere else. torch is imported
 only when a demo is listed or run.
+
+torch, diffusers and the rest are the optional `demos` extra: without them the
+catalog, the command line and the app work, and everything here that needs
+them raises DemosNotInstalled, whose message is the one command that adds them.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Optional
 
 from reference_impls.core.result import DemoResult
 from reference_impls.core.spec import ParamError  # torch-free
 
-__all__ = ["ParamError", "DemoResult", "registry", "get_demo", "check", "run_and_record", "load_result"]
+__all__ = ["ParamError", "DemoResult", "DemosNotInstalled", "missing_demos_note", "registry", "get_demo", "check",
+           "run_and_record", "load_result"]
+
+# The `demos` extra of pyproject.toml (import name: distribution name), and the command that installs it.
+DEMO_PACKAGES = {"torch": "torch", "diffusers": "diffusers", "peft": "peft", "safetensors": "safetensors",
+                 "torch_pruning": "torch-pruning", "optimum.quanto": "optimum-quanto"}
+INSTALL_DEMOS = 'pip install -e ".[demos]"'
+
+
+class DemosNotInstalled(ImportError):
+    """The demos' packages are not installed; the message says which and how to add them."""
+
+
+def missing_demo_packages() -> list[str]:
+    """The packages of the `demos` extra that cannot be imported here (imports them: torch is slow)."""
+    import importlib
+
+    missing = []
+    for module, distribution in DEMO_PACKAGES.items():
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            missing.append(distribution)
+    return missing
+
+
+def missing_demos_note() -> Optional[str]:
+    """One line naming the missing packages and the install command, or None when the demos can run."""
+    missing = missing_demo_packages()
+    if not missing:
+        return None
+    return (f"the demos need {', '.join(missing)}, which the base install leaves out; add them with "
+            f"{INSTALL_DEMOS} (see the README's 'Start the app' for a CPU-only machine)")
+
+
+@contextmanager
+def demos_installed():
+    """Turn the ImportError of a missing demo package (the registry imports them lazily) into
+    DemosNotInstalled; any other ImportError passes unchanged."""
+    try:
+        yield
+    except DemosNotInstalled:
+        raise
+    except ImportError as exc:
+        note = missing_demos_note()
+        if note is None:
+            raise
+        raise DemosNotInstalled(note) from exc
+
+
+def _registry_module():
+    from reference_impls import registry as reg
+
+    return reg
 
 
 def registry() -> dict:
-    from reference_impls import registry as reg
-
-    return reg.registry()
+    with demos_installed():
+        return _registry_module().registry()
 
 
 def get_demo(demo_id: str):
-    from reference_impls import registry as reg
-
-    return reg.get_demo(demo_id)
+    with demos_installed():
+        return _registry_module().get_demo(demo_id)
 
 
 def check(demo_id: str, mode: str = "quick", overrides: Optional[dict] = None, device: Optional[str] = None,
           dtype: str = "fp32") -> dict:
     """Parse and check a demo's parameters and options without running it; ParamError on a bad one."""
-    from reference_impls import registry as reg
-
-    params = reg.get_demo(demo_id).resolve(mode, overrides)
-    reg.check_options(dtype, device)
+    with demos_installed():
+        reg = _registry_module()
+        params = reg.get_demo(demo_id).resolve(mode, overrides)
+        reg.check_options(dtype, device)
     return params
 
 
@@ -47,10 +103,9 @@ def run_and_record(demo_id: str, mode: str = "quick", overrides: Optional[dict] 
                    record: bool = True, db_path: Optional[Path] = None) -> DemoResult:
     """Run one demo and record it. The result is written to its run folder first, so a store that
     cannot take it (locked, corrupt, read-only) never loses a finished run."""
-    from reference_impls import registry as reg
-
-    result = reg.run_demo(demo_id, mode, overrides, device=device, progress=progress, should_stop=should_stop,
-                          out_dir=out_dir, dtype=dtype, compile=compile)
+    with demos_installed():
+        result = _registry_module().run_demo(demo_id, mode, overrides, device=device, progress=progress,
+                                             should_stop=should_stop, out_dir=out_dir, dtype=dtype, compile=compile)
     saved = Path(result.out_dir) / "result.json"
     saved.write_text(json.dumps(result.to_json(), indent=1, sort_keys=True), encoding="utf-8")
     if record:

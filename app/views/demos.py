@@ -37,7 +37,11 @@ def load_registry():
     return demo_door.registry()  # imports torch; only this page does
 
 
-demos = load_registry()
+try:
+    demos = load_registry()
+except demo_door.DemosNotInstalled as exc:  # the base install: catalog and app, no torch
+    st.info(f"{str(exc)[:1].upper()}{str(exc)[1:]}.")
+    st.stop()
 ids = list(demos)
 
 # -- choose a demo ----------------------------------------------------------------

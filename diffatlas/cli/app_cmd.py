@@ -2,10 +2,11 @@
 
 Streamlit's own configuration keeps working: only the options the user gave (--port, --host,
 --browser/--no-browser) become Streamlit flags, so $STREAMLIT_SERVER_PORT, .streamlit/config.toml
-and the rest are obeyed otherwise. Two defaults are added through the environment, each only when
-the user has not set that option anywhere: no usage statistics (the app works offline), and
-headless mode when nobody could answer Streamlit's first-run e-mail prompt (no display, or
-standard input is not a terminal), so the command never waits on it.
+and the rest are obeyed otherwise. This app's defaults go in through the environment, each only
+when the user has not set that option anywhere: this machine only (localhost), no usage
+statistics (the app works offline), a minimal toolbar, and headless mode when nobody could answer
+Streamlit's first-run e-mail prompt (no display, or standard input is not a terminal), so the
+command never waits on it.
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ from .common import catalog_option
 
 APP_MAIN = REPO_ROOT / "app" / "main.py"
 
-# Defaults of this app, as (section, option, environment variable, value).
+# Defaults of this app, as (section, option, environment variable, value): serve this machine
+# only (Streamlit's own default is every interface, and it then looks up the external IP online).
 QUIET_DEFAULTS = [
+    ("server", "address", "STREAMLIT_SERVER_ADDRESS", "localhost"),
     ("browser", "gatherUsageStats", "STREAMLIT_BROWSER_GATHER_USAGE_STATS", "false"),
     ("client", "toolbarMode", "STREAMLIT_CLIENT_TOOLBAR_MODE", "minimal"),
 ]

@@ -6,6 +6,7 @@ module and not the root group (diffatlas/cli/__init__.py), so there is no import
 
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
 
@@ -54,6 +55,26 @@ def parse_key_values(items: tuple[str, ...], param_hint: str = "--param") -> dic
         key, value = item.split("=", 1)
         out[key.strip()] = value.strip()
     return out
+
+
+def needs_demos(func):
+    """For a command that runs the demos: without their packages (the `demos` extra), one line
+    naming the command that installs them, exit status 2, instead of a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except ImportError:
+            from ..demos import missing_demos_note
+
+            note = missing_demos_note()
+            if note is None:  # an ImportError of its own, not the missing extra
+                raise
+            click.echo(f"error: {note}", err=True)
+            sys.exit(2)
+
+    return wrapper
 
 
 def fail(message: str) -> None:

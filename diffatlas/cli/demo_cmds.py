@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from .common import catalog_option, open_catalog, parse_key_values
+from .common import catalog_option, needs_demos, open_catalog, parse_key_values
 
 
 @click.group()
@@ -56,6 +56,7 @@ def _show(value) -> str:
 @demo.command("list")
 @catalog_option
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@needs_demos
 def demo_list(catalog_dir, taxonomy_dir, as_json):
     """Every demo: id, title, taxonomy nodes, papers, estimated quick runtime."""
     from .. import demos
@@ -118,6 +119,7 @@ class _Bar:
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Folder for the result and sample grids (default: user cache).")
 @click.option("--no-record", is_flag=True, help="Do not record the run in the results store.")
 @click.option("--db", type=click.Path(dir_okay=False, path_type=Path), help="Results database (default: $DIFFATLAS_RESULTS, else the default catalog's own one in the user cache).")
+@needs_demos
 def demo_run(catalog_dir, taxonomy_dir, demo_id, mode, device, dtype, compile_, params, as_json, out, no_record, db):
     """Run one demo: measure the technique against its baselines in the same run."""
     from .. import demos
@@ -162,6 +164,7 @@ def demo_run(catalog_dir, taxonomy_dir, demo_id, mode, device, dtype, compile_, 
 @click.argument("what", type=click.Choice(["teacher", "classifier", "students", "all"]), default="all")
 @click.option("--force", is_flag=True, help="Retrain even if an intact checkpoint exists.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Where to write weights (default: reference_impls/weights).")
+@needs_demos
 def demo_train(what, force, out):
     """Retrain the substrate's committed weights (same as python -m reference_impls.train)."""
     from reference_impls import train
