@@ -1,5 +1,7 @@
 """Overview: the field at a glance."""
 
+import textwrap
+
 import plotly.express as px
 import streamlit as st
 
@@ -35,16 +37,18 @@ left, right = st.columns([3, 2])
 with left:
     frame = explore.tree_frame(catalog, tid)
     # plotly renders a subset of HTML in labels and hovers: escape catalog text
-    frame = frame.assign(label=frame["label"].map(esc), description=frame["description"].map(esc))
+    # escaped first, then broken into lines of ~16 characters so a label fits its sector
+    frame = frame.assign(label=frame["label"].map(lambda t: "<br>".join(textwrap.wrap(esc(t), 16)) or esc(t)),
+                         description=frame["description"].map(esc))
     frame["category"] = frame["category"].map(esc)
     chart = px.sunburst if style == "Sunburst" else px.treemap
     fig = chart(frame, ids="id", names="label", parents="parent", values="value", branchvalues="remainder",
                 color="category", color_discrete_map=colours, hover_data={"papers": True, "description": True},
                 **({"maxdepth": 2} if style == "Sunburst" else {}))
     fig.update_traces(hovertemplate="<b>%{label}</b><br>%{customdata[0]} papers<br>%{customdata[1]}<extra></extra>")
-    if style == "Sunburst":  # two rings at a time (click to go deeper), labels along the radius, none too small
-        fig.update_traces(insidetextorientation="radial", textfont_size=13)
-    fig.update_layout(margin=dict(t=10, l=10, r=10, b=10), height=560, uniformtext=dict(minsize=11, mode="hide"))
+    if style == "Sunburst":  # two rings at a time (click to go deeper), upright labels, none too small to read
+        fig.update_traces(insidetextorientation="horizontal", textfont_size=12)
+    fig.update_layout(margin=dict(t=10, l=10, r=10, b=10), height=560, uniformtext=dict(minsize=10, mode="hide"))
     st.plotly_chart(fig, key="overview_tree")
     st.caption("Areas are paper placements: a paper filed under two nodes counts in both. "
                "Click a sector to zoom in; open the Taxonomy explorer for the papers of a node.")

@@ -152,7 +152,7 @@ if words and found:
     shown = st.session_state.get("papers_list_size", 10)
     st.html(results_html(scored, words, url_state(filters, None), shown))
     if len(found) > shown:
-        st.button(f"Show 20 more of {len(found)}", key="papers_more", type="tertiary",
+        st.button(f"Show {min(20, len(found) - shown)} more (of {len(found)})", key="papers_more", type="tertiary",
                   on_click=lambda: st.session_state.update(papers_list_size=shown + 20))
     st.caption("Matches are marked; a title opens its record. The table below has every match, sortable by column.")
 table = explore.papers_frame(found, relevance={p.id: s for p, s in scored} if words else None)
