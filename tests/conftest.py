@@ -4,6 +4,7 @@ browser tests (reusable by any page's browser test: `app_server.url`)."""
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import socket
@@ -117,11 +118,26 @@ def run_app(catalog_dir: Path | None = None, taxonomy_dir: Path | None = None, l
             process.wait(timeout=5)
 
 
+@functools.lru_cache(maxsize=1)
 def chromium_path() -> str | None:
+    """$DIFFATLAS_CHROMIUM, else Debian's /usr/bin/chromium (.ci/run), else the Chromium Playwright's own
+    installer put in its cache (`python -m playwright install chromium`, as the hosted pull-request workflow does)."""
     for candidate in (os.environ.get("DIFFATLAS_CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium")):
         if candidate and Path(candidate).is_file():
             return candidate
-    return None
+    return _playwright_chromium()
+
+
+def _playwright_chromium() -> str | None:
+    """Where Playwright's installed Chromium is, if it was installed (nothing is downloaded here)."""
+    try:
+        from playwright.sync_api import sync_playwright
+
+        with sync_playwright() as pw:
+            path = pw.chromium.executable_path
+    except Exception:  # noqa: BLE001 (no playwright, or no driver: no browser)
+        return None
+    return path if path and Path(path).is_file() else None
 
 
 def _require_browser():
@@ -133,13 +149,13 @@ def _require_browser():
     if path is None:
         if os.environ.get("DIFFATLAS_REQUIRE_BROWSER") == "1":
             pytest.fail("Chromium or Playwright is missing but DIFFATLAS_REQUIRE_BROWSER=1")
-        pytest.skip("needs Debian's chromium (/usr/bin/chromium) and playwright")
+        pytest.skip("needs playwright and a Chromium (Debian's /usr/bin/chromium, or `python -m playwright install chromium`)")
     return path
 
 
 @pytest.fixture(scope="session")
 def browser():
-    """A headless Debian Chromium driven by Playwright (never a downloaded browser)."""
+    """A headless Chromium driven by Playwright: Debian's, or the one Playwright's installer put there (never downloaded here)."""
     path = _require_browser()
     from playwright.sync_api import sync_playwright
 
