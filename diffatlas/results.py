@@ -78,11 +78,11 @@ def catalog_store_name(catalog_dir: Path) -> str:
     return f"results-{label}-{digest}.sqlite"
 
 
-def default_path() -> Path:
-    """$DIFFATLAS_RESULTS, else the default catalog's own database in the user cache."""
+def default_path(catalog_dir: Optional[Path] = None) -> Path:
+    """$DIFFATLAS_RESULTS, else the database of `catalog_dir` (default: the default catalog) in the user cache."""
     if os.environ.get("DIFFATLAS_RESULTS"):
         return Path(os.environ["DIFFATLAS_RESULTS"])
-    return cache_root() / catalog_store_name(default_catalog_dir())
+    return cache_root() / catalog_store_name(catalog_dir or default_catalog_dir())
 
 
 def whose(path: Path) -> str:

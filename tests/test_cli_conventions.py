@@ -177,3 +177,21 @@ def test_each_catalog_has_its_own_results_database(copy, tmp_path, monkeypatch):
     assert listed.exit_code == 0 and f"the runs of catalog {REPO / 'catalog'}" in listed.output, listed.output
     monkeypatch.setenv("DIFFATLAS_RESULTS", str(tmp_path / "mine.sqlite"))
     assert default_path() == tmp_path / "mine.sqlite" and "$DIFFATLAS_RESULTS" in whose(default_path())
+
+
+def test_a_run_against_another_catalog_is_recorded_with_that_catalog(copy, tmp_path, monkeypatch):
+    from diffatlas import demos
+    from diffatlas.results import default_path
+
+    monkeypatch.delenv("DIFFATLAS_RESULTS", raising=False)
+    monkeypatch.setenv("DIFFATLAS_CACHE", str(tmp_path / "cache"))
+    seen = {}
+
+    def record_where(*args, db_path=None, **kwargs):  # stands in for a run: only where it would be recorded
+        seen["db"] = db_path
+        raise RuntimeError("not run")
+
+    monkeypatch.setattr(demos, "check", lambda *args, **kwargs: {})
+    monkeypatch.setattr(demos, "run_and_record", record_where)
+    CliRunner().invoke(main, ["demo", "run", "solvers", "--json", "--catalog", str(copy / "catalog")])
+    assert seen["db"] == default_path(copy / "catalog") != default_path(REPO / "catalog")

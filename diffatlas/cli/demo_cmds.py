@@ -142,6 +142,10 @@ def demo_run(catalog_dir, taxonomy_dir, demo_id, mode, device, dtype, compile_, 
             probe.unlink()
         except OSError as exc:
             usage_error(f"--out {out}: cannot write there ({exc.strerror or exc}); give a writable folder")
+    if db is None and catalog_dir is not None:  # a run against another catalog is recorded with that catalog's runs
+        from ..results import default_path
+
+        db = default_path(catalog_dir)
     try:
         if as_json:
             result = demos.run_and_record(demo_id, mode, overrides, device=device, dtype=dtype, compile=compile_,
