@@ -127,7 +127,18 @@ def test_app_never_waits_on_a_prompt_nobody_can_answer(tty, display, user, headl
     if user:
         env["STREAMLIT_SERVER_HEADLESS"] = user
     monkeypatch.setattr(sys.stdin, "isatty", lambda: tty, raising=False)
-    assert streamlit_env(env, catalog_dir=None, taxonomy_dir=None).get("STREAMLIT_SERVER_HEADLESS") == headless
+    made = streamlit_env(env, catalog_dir=None, taxonomy_dir=None)
+    assert made.get("STREAMLIT_SERVER_HEADLESS") == headless
+    assert made["STREAMLIT_SERVER_SHOW_EMAIL_PROMPT"] == "false" and made["STREAMLIT_SERVER_ADDRESS"] == "localhost"
+
+
+def test_app_defaults_give_way_to_the_users_config_file(tmp_path, monkeypatch):
+    (tmp_path / ".streamlit").mkdir()
+    (tmp_path / ".streamlit" / "config.toml").write_text('[server]\naddress = "0.0.0.0"\nheadless = false\n')
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: False, raising=False)
+    made = streamlit_env({"PATH": "/usr/bin"}, catalog_dir=None, taxonomy_dir=None)
+    assert "STREAMLIT_SERVER_ADDRESS" not in made and "STREAMLIT_SERVER_HEADLESS" not in made
 
 
 @pytest.mark.slow

@@ -4,9 +4,9 @@ Streamlit's own configuration keeps working: only the options the user gave (--p
 --browser/--no-browser) become Streamlit flags, so $STREAMLIT_SERVER_PORT, .streamlit/config.toml
 and the rest are obeyed otherwise. This app's defaults go in through the environment, each only
 when the user has not set that option anywhere: this machine only (localhost), no usage
-statistics (the app works offline), a minimal toolbar, and headless mode when nobody could answer
-Streamlit's first-run e-mail prompt (no display, or standard input is not a terminal), so the
-command never waits on it.
+statistics (the app works offline), a minimal toolbar, no first-run e-mail prompt (Streamlit
+asks for an address on standard input and waits), and headless mode when nobody could use a
+browser window or answer a prompt (no display, or standard input is not a terminal).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ QUIET_DEFAULTS = [
     ("server", "address", "STREAMLIT_SERVER_ADDRESS", "localhost"),
     ("browser", "gatherUsageStats", "STREAMLIT_BROWSER_GATHER_USAGE_STATS", "false"),
     ("client", "toolbarMode", "STREAMLIT_CLIENT_TOOLBAR_MODE", "minimal"),
+    ("server", "showEmailPrompt", "STREAMLIT_SERVER_SHOW_EMAIL_PROMPT", "false"),
 ]
 
 
