@@ -196,6 +196,7 @@ def prepare(fields: dict, tags: dict[str, list[str]], catalog: Catalog, folder: 
         draft.duplicate = pid
         draft.errors.append(f"already in the catalog: open {pid}. This is a duplicate: the catalog already has this paper "
                             f"as {pid} ({_catalog_name(folder, pid)}), same {describe_key(key)}; edit that file instead")
+        return draft  # nothing else about a second copy matters
     data["id"] = paper_id or derive_id(data["title"], data["year"])
     target = folder / f"{data['id']}.yaml"
     if os.path.lexists(target) and data["id"] != draft.duplicate:
