@@ -107,7 +107,9 @@ def app_command(catalog_dir, taxonomy_dir, port, host, open_browser):
         raise click.ClickException(f"app not found at {APP_MAIN}; run from a source checkout (pip install -e .)")
     env = streamlit_env(os.environ, catalog_dir, taxonomy_dir)
     command = streamlit_command(port, host, open_browser)
-    where = f"http://{host or 'localhost'}:{port}" if port else "Streamlit's address, printed below"
+    shown_port = port or env.get("STREAMLIT_SERVER_PORT")  # else a config file's, or 8501: Streamlit prints it
+    shown_host = host or env.get("STREAMLIT_SERVER_ADDRESS") or "localhost"
+    where = f"http://{shown_host}:{shown_port}" if shown_port else "the address Streamlit prints below"
     catalog = Path(env.get("DIFFATLAS_CATALOG") or default_catalog_dir()).resolve()
     click.echo(f"diffatlas app on {where} (catalog: {catalog})", err=True)
     sys.stdout.flush()
