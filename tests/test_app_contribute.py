@@ -86,9 +86,10 @@ def test_messages_name_the_page_fields_not_cli_flags(make_app):
     at = open_contribute(make_app)
     at.text_area(key="contribute_bibtex").input("@misc{k, title={Some Brand New Paper}, year={2024}, url={https://example.org/n}}")
     at.button(key="contribute_check").click().run()
-    lines = [unescape(m.value) for m in at.markdown if m.value.startswith("- field")]
-    assert any("'Summary'" in line for line in lines) and any("pick a node under" in line for line in lines), lines
-    assert not any("--" in line for line in lines), lines
+    lines = [unescape(m.value) for m in at.markdown if m.value.startswith("- ")]
+    assert any(line.startswith("- Summary: missing; write") for line in lines), lines
+    assert any("pick a node under" in line for line in lines), lines
+    assert not any("--" in line or "field '" in line for line in lines), lines
 
 
 def test_taxonomy_pickers_follow_the_project_order(make_app):

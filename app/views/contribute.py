@@ -5,6 +5,7 @@ Nothing is written on the server: the page runs the same checks as
 """
 
 import datetime as dt
+import re
 
 import streamlit as st
 
@@ -90,6 +91,22 @@ for col, tid in zip(cols, tree_ids):
     if picked:
         tags[tid] = picked
 
+FIELD_LABELS = {"title": "Title", "year": "Year", "month": "Month", "kind": "Kind", "venue": "Venue", "url": "Paper link",
+                "code": "Code link", "authors": "Authors", "summary": "Summary", "keywords": "Keywords", "id": "Id"}
+
+
+def in_page_words(line: str) -> str:
+    """"field 'url': ..." as the page names it ("Paper link: ..."); BibTeX-only fields say so, trees by their picker."""
+    match = re.match(r"field '([^']+)': ", line)
+    if not match:
+        return line
+    name = match.group(1)
+    tree = catalog.taxonomies.get(name.removeprefix("tags."))
+    label = (FIELD_LABELS.get(name) or (tree.name if name.startswith("tags.") and tree else None)
+             or f"BibTeX field '{name}'")
+    return f"{label}: {line[match.end():]}"
+
+
 if st.button("Check the entry", type="primary", key="contribute_check"):
     folder = papers_dir(appkit.catalog_dirs()[0])
     draft = prepare(fields, tags, catalog, folder, paper_id, how=PAGE_HOW) if not errors else Draft({}, errors)
@@ -101,7 +118,7 @@ if st.button("Check the entry", type="primary", key="contribute_check"):
     if not draft.ok:
         st.error("The entry cannot go into the catalog yet:", icon=":material/error:")
         for line in draft.errors:
-            st.markdown(f"- {md(line)}")
+            st.markdown(f"- {md(in_page_words(line))}")
     else:
         pid = draft.data["id"]
         st.success(f"Valid: this would be `catalog/papers/{pid}.yaml`.", icon=":material/check_circle:")
