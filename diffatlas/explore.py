@@ -354,13 +354,63 @@ def _same_family(word: str, token: str) -> bool:
     return common >= 4 and rest <= 5 and common >= min(len(word), len(token)) - 3
 
 
-def _word_score(word: str, text: str) -> float:
-    """How well one query word matches one lower-cased text: whole word, same word family, inside a word, or 0."""
-    if re.search(rf"(?<![a-z0-9]){re.escape(word)}(?![a-z0-9])", text):
+@dataclass(frozen=True)
+class _Text:
+    """A lower-cased field and its set of words, prepared once per search."""
+    text: str
+    tokens: frozenset
+
+    @classmethod
+    def of(cls, text: str) -> "_Text":
+        lower = (text or "").lower()
+        return cls(lower, frozenset(_TOKEN.findall(lower)))
+
+
+def _word_score(word: str, text: _Text, family: frozenset) -> float:
+    """How well one query word matches one field: whole word, same word family, inside a word, or 0."""
+    if word.isalnum():
+        if word in text.tokens:
+            return WHOLE_WORD
+        if text.tokens & family:
+            return SAME_FAMILY
+    elif re.search(rf"(?<![a-z0-9]){re.escape(word)}(?![a-z0-9])", text.text):
         return WHOLE_WORD
-    if word.isalnum() and any(_same_family(word, token) for token in _TOKEN.findall(text)):
-        return SAME_FAMILY
-    return PART_OF_WORD if word in text else 0.0
+    return PART_OF_WORD if word in text.text else 0.0
+
+
+def _prepared(paper: Paper) -> tuple[dict[str, _Text], list[_Text]]:
+    return {k: _Text.of(v) for k, v in _search_fields(paper).items() if v}, [_Text.of(k) for k in paper.keywords]
+
+
+def _families(words: list[str], corpus: str) -> dict[str, frozenset]:
+    """Each query word's family among the words of the lower-cased `corpus` (once per search, not per paper):
+    only words starting with the same four letters can be in it."""
+    out = {}
+    for w in words:
+        if not w.isalnum() or len(w) < 4:
+            out[w] = frozenset()
+            continue
+        candidates = set(re.findall(rf"(?<![a-z0-9]){re.escape(w[:4])}[a-z0-9]*", corpus))
+        out[w] = frozenset(t for t in candidates if _same_family(w, t))
+    return out
+
+
+def _score(prepared: tuple[dict[str, _Text], list[_Text]], words: list[str], families: dict[str, frozenset]) -> float:
+    fields, keywords = prepared
+    total = 0.0
+    for word in words:
+        family = families[word]
+        score = sum(SEARCH_WEIGHTS[f] * _word_score(word, text, family) for f, text in fields.items())
+        score += SEARCH_WEIGHTS["keywords"] * max(
+            (_word_score(word, k, family) / max(len(k.tokens), 1) for k in keywords), default=0.0)
+        if score == 0:
+            return 0.0
+        total += score
+    phrase = " ".join(words)
+    targets = [fields[f] for f in ("name", "title") if f in fields] + keywords
+    if len(words) > 1 and any(_word_score(phrase, t, frozenset()) == WHOLE_WORD for t in targets):
+        total += 3.0
+    return round(total, 2)
 
 
 def _search_fields(paper: Paper) -> dict[str, str]:
@@ -377,20 +427,9 @@ def relevance(paper: Paper, words: list[str]) -> float:
     """
     if not words:
         return 0.0
-    fields = {k: v.lower() for k, v in _search_fields(paper).items()}
-    keywords = [k.lower() for k in paper.keywords]
-    total = 0.0
-    for word in words:
-        score = sum(SEARCH_WEIGHTS[f] * _word_score(word, text) for f, text in fields.items() if text)
-        score += SEARCH_WEIGHTS["keywords"] * max(
-            (_word_score(word, k) / max(len(_TOKEN.findall(k)), 1) for k in keywords), default=0.0)
-        if score == 0:
-            return 0.0
-        total += score
-    phrase = " ".join(words)
-    if len(words) > 1 and any(_word_score(phrase, t) == WHOLE_WORD for t in [fields["name"], fields["title"], *keywords]):
-        total += 3.0
-    return round(total, 2)
+    prepared = _prepared(paper)
+    corpus = " ".join([*(t.text for t in prepared[0].values()), *(k.text for k in prepared[1])])
+    return _score(prepared, words, _families(words, corpus))
 
 
 def highlight_spans(text: str, words: list[str]) -> list[tuple[str, bool]]:
@@ -494,14 +533,16 @@ def search_papers(catalog: Catalog, filters: Filters) -> list[tuple[Paper, float
     then by title."""
     words = query_words(filters.query)
     wanted_nodes = [(tid, nid, nid + ".") for tid, _, nid in (item.partition(":") for item in filters.nodes)]
-    out = []
-    for paper in catalog.papers.values():
-        if not _matches_filters(paper, filters, wanted_nodes):
-            continue
-        score = relevance(paper, words)
-        if words and score == 0:
-            continue
-        out.append((paper, score))
+    kept = [paper for paper in catalog.papers.values() if _matches_filters(paper, filters, wanted_nodes)]
+    out = [(paper, 0.0) for paper in kept]
+    if words:
+        # cheap first pass on one lower-cased string per paper; only the papers that can match get scored
+        hays = [" ".join([*_search_fields(p).values(), *p.keywords]).lower() for p in kept]
+        families = _families(words, " ".join(hays))
+        maybe = [p for p, hay in zip(kept, hays)
+                 if all(w in hay or any(t in hay for t in families[w]) for w in words)]
+        scored = ((paper, _score(_prepared(paper), words, families)) for paper in maybe)
+        out = [(paper, score) for paper, score in scored if score > 0]
     out.sort(key=lambda item: (-item[1], -(item[0].year or 0), item[0].title.lower()))
     return out
 
