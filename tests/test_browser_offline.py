@@ -17,6 +17,7 @@ from tests.conftest import FIXTURE_CATALOG, FIXTURE_TAXONOMY, REPO, _require_bro
 pytestmark = pytest.mark.browser
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
 LOCAL_SCHEMES = {"data", "blob", "about", "chrome", "chrome-extension", "file"}
+SECOND_VIEWS = {"": ["Treemap"], "map": ["Term co-occurrence map"]}  # url path -> labels to click there
 
 
 def app_pages() -> list[str]:
@@ -58,6 +59,10 @@ def test_no_page_requests_another_host(offline_server, page):
         page.goto(f"{offline_server.url}/{path}")
         wait_for_streamlit(page, timeout_ms=180_000)
         page.wait_for_timeout(1500)  # late requests: favicon, lazily loaded fonts and iframes
+        for label in SECOND_VIEWS.get(path, ()):  # the page's other view: another chart, another iframe
+            page.get_by_text(label, exact=True).click()
+            wait_for_streamlit(page, timeout_ms=180_000)
+            page.wait_for_timeout(1500)
     assert len(seen) > 10, "the browser recorded almost no request: the listener is not working"
     external = [(where, url) for where, url in seen if is_external(url)]
     assert not external, "requests to other hosts:\n" + "\n".join(f"{where}: {url}" for where, url in external)
