@@ -83,15 +83,16 @@ def write_url(state: dict) -> None:
 def results_html(scored: list, words: list[str], state: dict, limit: int) -> str:
     """The best matches as a list: title and method name marked, a marked snippet of the summary, and a link
     (this search's URL plus ?paper=<id>) that opens the record here."""
+    mark = explore.highlight_html
     items = []
     for paper, score in scored[:limit]:
         href = "?" + urlencode({**state, "paper": paper.id}, doseq=True)
-        name = f" <b>{explore.highlight_html(paper.name, words)}</b> \u00b7" if paper.name and paper.name not in paper.title else ""
+        name = f" <b>{mark(paper.name, words)}</b> \u00b7" if paper.name and paper.name not in paper.title else ""
         meta = " \u00b7 ".join(esc(x) for x in (paper.year or "n.d.", paper.venue, f"relevance {score:g}") if x)
+        snippet = mark(explore.summary_snippet(paper.summary, words), words)
         items.append(f'<li style="margin-bottom:.5em">{name} <a href="{esc(href)}" target="_self">'
-                     f'{explore.highlight_html(paper.title, words)}</a> <span style="color:#777">({meta})</span><br>'
-                     f'<span style="font-size:.9em">{explore.highlight_html(explore.summary_snippet(paper.summary, words), words)}'
-                     "</span></li>")
+                     f'{mark(paper.title, words)}</a> <span style="color:#777">({meta})</span><br>'
+                     f'<span style="font-size:.9em">{snippet}</span></li>')
     return '<ol style="padding-left:1.4em">' + "".join(items) + "</ol>"
 
 
@@ -227,7 +228,7 @@ with left:
     else:
         st.dataframe(prov, hide_index=True, key="papers_prov")
 with right:
-    st.markdown("**Similar papers** (cosine similarity of TF-IDF features, as on the map)")
+    st.markdown("**Similar papers** (cosine similarity of TF-IDF features, from a nearest-neighbour index)")
     if paper.kind == "background":
         st.caption("Background works are not on the map.")
     else:
