@@ -11,7 +11,13 @@ first catalog load) and runs the app headless with Streamlit's AppTest:
   layout, Louvain, HTML);
 - map warm: a rerun with the same settings (cached network and HTML);
 - map new resolution: a rerun after moving the resolution slider (re-clusters
-  and redraws, the network and layout stay cached).
+  and redraws, the network and layout stay cached);
+- papers cold: in another fresh process, the first run of the Papers page
+  after the overview (so the map's caches cannot help it; this includes the
+  'Similar papers' index).
+
+For a catalog at scale: `python benchmarks/generate_catalog.py /tmp/cat10k`,
+then `python app/bench.py --catalog /tmp/cat10k --repeats 1`.
 
 Prints every repeat and the medians. Wall-clock times on a shared machine
 spread by 10-20 %; compare medians.
@@ -47,6 +53,25 @@ out["map new resolution"] = timed(at.run)
 print(json.dumps(out))
 """
 
+PAPERS_RUN = """
+import json, time
+from streamlit.testing.v1 import AppTest
+at = AppTest.from_file(%r, default_timeout=300)
+at.run()
+at.switch_page("views/papers.py")
+start = time.perf_counter(); at.run(); seconds = time.perf_counter() - start
+assert not at.exception, [e.value for e in at.exception]
+print(json.dumps({"papers cold": seconds}))
+"""
+
+
+def one_run(script: str, env: dict) -> dict:
+    """Run one timing script in a fresh Python process; its last line is a JSON dict."""
+    result = subprocess.run([sys.executable, "-c", script % str(APP_MAIN)], capture_output=True, text=True, env=env)
+    if result.returncode:
+        sys.exit(result.stderr[-3000:])
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -61,10 +86,7 @@ def main() -> None:
         env["DIFFATLAS_TAXONOMY"] = str(args.taxonomy.resolve())
     runs = []
     for i in range(args.repeats):
-        result = subprocess.run([sys.executable, "-c", ONE_RUN % str(APP_MAIN)], capture_output=True, text=True, env=env)
-        if result.returncode:
-            sys.exit(result.stderr[-3000:])
-        runs.append(json.loads(result.stdout.strip().splitlines()[-1]))
+        runs.append({**one_run(ONE_RUN, env), **one_run(PAPERS_RUN, env)})
         print(f"run {i + 1}: " + ", ".join(f"{k} {v:.2f} s" for k, v in runs[-1].items()), flush=True)
     print("median: " + ", ".join(f"{k} {statistics.median(r[k] for r in runs):.2f} s" for k in runs[0]))
 

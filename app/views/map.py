@@ -8,6 +8,18 @@ import appkit
 from diffatlas import explore, maps
 from diffatlas.htmlsafe import md
 
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _cluster_table(_network, _clusters, key: str):
+    return maps.cluster_table(_network, _clusters)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _paper_map_html(_graph, _clusters, _positions, _table, key: str, highlight: tuple[str, ...]) -> str:
+    names = {int(row["cluster"]) - 1: row["top terms"] for _, row in _table.iterrows() if row["cluster"] > 0}
+    return maps.render_html(_graph, _clusters, _positions, names=names, highlight=set(highlight) or None)
+
+
 catalog = appkit.get_catalog()
 st.title("Bibliometric map")
 appkit.problems_banner(catalog)
@@ -18,14 +30,20 @@ c1, c2, c3 = st.columns([2, 2, 1.3], vertical_alignment="bottom")
 # One view at a time (not tabs): each map carries ~0.7 MB of inlined JavaScript.
 view = c1.segmented_control("View", ["papers", "terms"], default="papers", key="map_view",
                             format_func={"papers": "Paper similarity map", "terms": "Term co-occurrence map"}.get)
+include_bg = c3.toggle("Include background works", value=False, key="map_bg")
+papers = explore.research_papers(catalog, include_background=include_bg)
 restrict = False
+# A selection the map has not seen yet (the user comes from the Papers page, e.g. by 'Map this
+# selection') turns the toggle on, when it is a real subset of the map.
+subset = bool(selection and selection["ids"]) and len(set(selection["ids"]) & {p.id for p in papers}) < len(papers)
+if selection != st.session_state.get("map_seen_selection"):
+    st.session_state["map_seen_selection"] = selection
+    st.session_state["map_restrict"] = subset
 if selection and selection["ids"]:
     restrict = c2.toggle(f"Only the Papers page's selection ({len(selection['ids'])} papers)", key="map_restrict",
                          help=selection["description"])
 else:
     c2.caption("Filters set on the Papers page can restrict this map.")
-include_bg = c3.toggle("Include background works", value=False, key="map_bg")
-papers = explore.research_papers(catalog, include_background=include_bg)
 if restrict:
     wanted = set(selection["ids"])
     papers = [p for p in papers if p.id in wanted]
@@ -51,10 +69,14 @@ if view != "terms":
         seed = s5.number_input("Seed", 0, 10_000, 0, key="map_seed", help="Seeds the layout and the clustering")
 
     key = f"{appkit.fingerprint()}:{hash(ids)}:{k}:{min_similarity}:{normalization}:{seed}"
+    # on the full map, the Papers page's selection is highlighted
+    highlight = tuple(sorted(selection["ids"])) if subset and not restrict else ()
     with appkit.Timer() as timer:
+        # cached on the catalog and these settings: a new resolution re-clusters and redraws only
         network, positions = appkit.paper_network(catalog, appkit.fingerprint(), ids, k, min_similarity, normalization, int(seed))
         clusters = appkit.clusters_for(network, key, resolution, int(seed))
-        html = appkit.map_html(network.graph, clusters, positions, f"{key}:{resolution}", "paper", 640)
+        table = _cluster_table(network, clusters, f"{key}:{resolution}")
+        html = _paper_map_html(network.graph, clusters, positions, table, f"{key}:{resolution}", highlight)
     graph = network.graph
     m1, m2, m3, m4, m5 = st.columns(5)
     m1.metric("Papers", graph.number_of_nodes())
@@ -63,11 +85,12 @@ if view != "terms":
     m4.metric("Modularity", f"{maps.modularity(graph, clusters, resolution):.2f}")
     m5.metric("Computed in", f"{timer.seconds:.2f} s", help="Network, layout, clustering and drawing (cached after the first time)")
     st.iframe(html, height=680, alt="Paper similarity map")
-    st.caption("Nodes are papers, coloured by cluster and sized by number of links; hover for title, year and venue. "
-               "Layout computed in Python (force-directed, seeded); physics off.")
+    st.caption("Nodes are papers, coloured by cluster (the nine largest; grey: the others) and sized by number of "
+               "links; the most connected carry their method name, each cluster its top terms. Hover for title, year "
+               "and venue. Layout computed in Python (force-directed, seeded); physics off."
+               + (f" The {len(highlight)} papers of the Papers page's selection have a dark border." if highlight else ""))
 
     st.subheader("Clusters")
-    table = maps.cluster_table(network, clusters)
     st.dataframe(table, hide_index=True, key="map_clusters",
                  column_config={"median year": st.column_config.NumberColumn(format="%d")})
 
