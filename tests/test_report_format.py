@@ -30,3 +30,17 @@ def test_stats_histogram_is_at_most_fifty_characters():
     assert histogram_bar(7, 30) == "#" * 7
     assert len(histogram_bar(125, 125)) == 50 and histogram_bar(1, 125) == "#" and histogram_bar(0, 125) == ""
     assert len(histogram_bar(106, 125)) == 42
+
+
+def test_chart_labels_of_neighbouring_points_do_not_overlap():
+    from diffatlas.chartlabels import CHAR_PX, _box, _overlap, _scale, label_positions
+
+    xs, ys = [3.20, 3.34, 3.58, 2.89, 7.02], [130.4, 130.3, 130.3, 154.9, 130.3]
+    texts = ["eager bf16 autocast", "ONNX Runtime fp32", "eager fp32, 6 steps", "eager fp32, 5 steps", "OpenVINO f32 hint"]
+    positions = label_positions(xs, ys, texts, errors=[5.7, 5.5, 5.5, 2.2, 5.5], extent_y=[125.6])
+    assert len(positions) == 5 and len(set(positions[:3])) == 3  # the three neighbours go three ways
+    px, _ = _scale(xs, False, 620)
+    py, _ = _scale(ys, False, 330, [125.6, 124.7, 136.1, 152.7, 157.1])
+    boxes = [_box(p, x, y, CHAR_PX * len(t)) for p, x, y, t in zip(positions, px, py, texts)]
+    assert all(_overlap(a, b) == 0 for i, a in enumerate(boxes) for b in boxes[i + 1:])
+    assert label_positions([], [], []) == []

@@ -21,6 +21,7 @@ import streamlit as st
 import appkit
 from diffatlas import demos as demo_door
 from diffatlas.explore import papers_without_reported, reported_figures
+from diffatlas.chartlabels import label_positions
 from diffatlas.htmlsafe import md, md_code
 from diffatlas.runtime_estimate import Estimate, busy_note, stored_estimate, this_device
 
@@ -241,7 +242,11 @@ def show_result(result: demo_door.DemoResult) -> None:
     fig.add_hline(y=a["fd_floor"], line_dash="dot")
     fig.add_annotation(x=1, xref="paper", y=math.log10(a["fd_floor"]) if log_y else a["fd_floor"], yref="y",
                        text="real-vs-real floor", showarrow=False, xanchor="right", yanchor="bottom")
-    fig.update_traces(marker_size=11, textposition="top center", textfont_size=12, cliponaxis=False)
+    fig.update_traces(marker_size=11, textfont_size=12, cliponaxis=False)
+    where = dict(zip(chart["method"], label_positions(list(chart[x]), list(chart["fd"]), list(chart["method"]),
+                                                      list(chart["fd_se"]) if "fd_se" in chart else None,
+                                                      log_x=log_x, log_y=log_y, extent_y=[a["fd_floor"]])))
+    fig.for_each_trace(lambda trace: trace.update(textposition=[where.get(t, "top center") for t in ([] if trace.text is None else list(trace.text))]))
     # Powers of ten only on a log axis (no 2 and 5 minor labels), few ticks on a linear one, no trailing zeros.
     fig.update_xaxes(tickformat="~s" if x == "flops_per_sample" else "~g", **({"dtick": 1} if log_x else {"nticks": 6}))
     fig.update_yaxes(tickformat="~g", **({"dtick": 1} if log_y else {"nticks": 6}))
