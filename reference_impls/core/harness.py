@@ -145,9 +145,10 @@ def peak_memory_mb(device: torch.device) -> tuple[float, str]:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20, "CUDA allocator peak during the method's runs"
     try:
-        for line in open("/proc/self/status"):
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024, "whole-process peak RSS during the method's runs (includes libraries)"
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024, "whole-process peak RSS during the method's runs (includes libraries)"
     except OSError:
         pass
     import resource
