@@ -78,17 +78,15 @@ DEFAULT_MAP = {"k": 8, "min_similarity": 0.1, "normalization": "cosine", "seed":
 
 
 def default_network(catalog: Catalog):
-    """The similarity network with default settings over all non-background papers, for 'similar papers':
-    TF-IDF rows and each paper's nearest neighbours, no layout and no clustering (cached)."""
+    """The TF-IDF index of all non-background papers, for 'similar papers' (cached): the map's
+    features, queried one paper at a time, with no network, layout or clustering."""
     ids = tuple(sorted(p.id for p in explore.research_papers(catalog)))
     return _similarity_index(catalog, fingerprint(), ids)
 
 
-@st.cache_resource(max_entries=4, show_spinner="Finding similar papers...")
+@st.cache_resource(max_entries=4, show_spinner="Indexing the papers...")
 def _similarity_index(_catalog: Catalog, key: str, ids: tuple[str, ...]):
-    papers = [_catalog.papers[i] for i in ids if i in _catalog.papers]
-    settings = {k: v for k, v in DEFAULT_MAP.items() if k != "seed"}
-    return maps.build_paper_network(papers, **settings)
+    return maps.text_index(_catalog.papers[i] for i in ids if i in _catalog.papers)
 
 
 # -- one colour per top-level category ------------------------------------------

@@ -143,7 +143,8 @@ def nearest_neighbours(features, k: int, chunk: int = 1024) -> tuple[np.ndarray,
     frequent = np.zeros(features.shape[1], dtype=bool)
     frequent[np.argsort(-df, kind="stable")[:FREQUENT_TERMS]] = True
     frequent &= df > n / 50
-    dense = features[:, frequent].toarray().astype(np.float32)  # float32: twice as fast, cosines to 1e-7
+    features = features.astype(np.float32)  # float32: twice as fast, cosines to 1e-7
+    dense = features[:, frequent].toarray()
     rare = features[:, ~frequent].tocsr()
     rare_t = rare.T.tocsr()
     for start in range(0, n, chunk):
@@ -286,13 +287,14 @@ def layout(graph: nx.Graph, seed: int = 0, scale: float = 900.0, aspect: float =
     g = igraph.Graph(n=len(nodes), edges=edges)
     igraph.set_random_number_generator(random.Random(seed))  # its steps draw random numbers too
     try:
-        coords = np.array(g.layout_fruchterman_reingold(weights=weights or None, seed=start.tolist(), niter=300,
+        coords = np.array(g.layout_fruchterman_reingold(weights=weights or None, seed=start.tolist(), niter=150,
                                                         grid="auto").coords, dtype=float)
     finally:
         igraph.set_random_number_generator(random)
     coords -= np.median(coords, axis=0)
     spread = np.percentile(np.abs(coords), 98, axis=0)  # a few far-flung isolates do not shrink the rest
     coords /= np.where(spread > 0, spread, 1.0)
+    coords = np.clip(coords, -1.15, 1.15)  # small components drift far: keep them at the edge of the view
     return {node: (float(x) * scale * aspect, float(y) * scale) for node, (x, y) in zip(nodes, coords)}
 
 
@@ -369,13 +371,44 @@ def taxonomy_agreement(clusters: dict[str, int], papers: Iterable[Paper], taxono
     return pd.DataFrame(rows, columns=["taxonomy", "level", "papers compared", "categories", "clusters", "NMI", "ARI"])
 
 
-def similar_papers(network: PaperNetwork, paper_id: str, n: int = 5, min_similarity: float = 0.05) -> list[tuple[str, float]]:
-    """The n papers with the highest cosine similarity to one paper (from the stored nearest neighbours)."""
-    if paper_id not in network._rows:
+@dataclass
+class TextIndex:
+    """The TF-IDF rows of a set of papers, for 'similar papers' queries one paper at a time."""
+
+    ids: list[str]
+    features: object
+    terms: np.ndarray
+
+    def __post_init__(self):
+        self._rows = {pid: i for i, pid in enumerate(self.ids)}
+
+    def index(self, paper_id: str) -> int:
+        return self._rows[paper_id]
+
+
+def text_index(papers: Iterable[Paper]) -> TextIndex:
+    """TF-IDF of the papers (the map's features) without any network: enough for similar_papers."""
+    papers = sorted(papers, key=lambda p: p.id)
+    features, terms = tfidf_features([paper_text(p) for p in papers])
+    return TextIndex([p.id for p in papers], features, terms)
+
+
+def similar_papers(index: TextIndex | PaperNetwork, paper_id: str, n: int = 5,
+                   min_similarity: float = 0.05) -> list[tuple[str, float]]:
+    """The n papers with the highest cosine similarity to one paper, best first (ties: lower id).
+
+    One sparse matrix-vector product over the TF-IDF rows: milliseconds at 10,000 papers."""
+    if paper_id not in index._rows or index.features.shape[1] == 0:
         return []
-    i = network.index(paper_id)
-    return [(network.ids[j], float(s)) for j, s in zip(network.neighbours[i][:n], network.cosines[i][:n])
-            if j >= 0 and s >= min_similarity]
+    i = index.index(paper_id)
+    row = np.asarray((index.features @ index.features[i].T).todense()).ravel()
+    row[i] = -np.inf
+    n = min(n, len(row) - 1)
+    if n <= 0:
+        return []
+    top = np.argpartition(-row, n - 1)[:n]
+    top = top[np.lexsort((top, -row[top]))]
+    return [(index.ids[j], float(row[j])) for j in top if row[j] >= min_similarity]
 
 
 # -- term co-occurrence network ----------------------------------------------
@@ -385,11 +418,37 @@ class TermNetwork:
     params: dict = field(default_factory=dict)
 
 
+def topic_specificity(counts, papers: Sequence[Paper]) -> np.ndarray:
+    """Per term: how far the taxonomy placements of the papers using it are from
+    those of all papers (Kullback-Leibler divergence, in nats). Generic words
+    ("steps", "image") spread like the catalog does and score near 0; domain terms
+    ("quantization", "caching") concentrate in a few nodes. All ones without tags."""
+    from scipy.sparse import csr_matrix
+
+    topics = sorted({f"{t}:{node}" for p in papers for t, nodes in p.tags.items() for node in nodes})
+    if not topics:
+        return np.ones(counts.shape[1])
+    column = {topic: i for i, topic in enumerate(topics)}
+    pairs = [(i, column[f"{t}:{node}"]) for i, p in enumerate(papers) for t, nodes in p.tags.items() for node in nodes]
+    placed = csr_matrix((np.ones(len(pairs)), tuple(zip(*pairs))), shape=(len(papers), len(topics)))
+    joint = np.asarray((counts.T @ placed).todense())  # term x topic
+    given_term = joint / np.maximum(joint.sum(axis=1, keepdims=True), 1)
+    background = np.asarray(placed.sum(axis=0)).ravel() / placed.sum()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(given_term > 0, given_term * np.log(given_term / background), 0.0)
+    return terms.sum(axis=1)
+
+
 def build_term_network(papers: Iterable[Paper], n_terms: int = 60, min_cooccurrence: int = 2,
-                       k: int = 10) -> TermNetwork:
-    """Terms (single words and two-word phrases) found in most papers, linked by
-    co-occurrence in the same paper; edge weight = association strength
-    c_ij * N / (n_i * n_j), at most k strongest edges per term."""
+                       k: int = 10, vocabulary: Iterable[str] = ()) -> TermNetwork:
+    """The n_terms most domain-specific terms (single words and two-word phrases),
+    linked by co-occurrence in the same paper; edge weight = association strength
+    c_ij * N / (n_i * n_j), at most k strongest edges per term.
+
+    A term's score is the number of papers using it times its topic specificity
+    (see topic_specificity), doubled for the words of the catalog's keyword
+    `vocabulary`: counting papers alone put "steps", "replaces" and "space" on
+    top and no quantization, caching or consistency in the first 60."""
     from sklearn.feature_extraction.text import CountVectorizer
 
     papers = list(papers)
@@ -406,7 +465,10 @@ def build_term_network(papers: Iterable[Paper], n_terms: int = 60, min_cooccurre
         return TermNetwork(graph, params)
     names = vectorizer.get_feature_names_out()
     df = np.asarray(counts.sum(axis=0)).ravel()
-    order = np.lexsort((names, -df))[:n_terms]
+    domain = {w for term in vocabulary for w in [term, *term.replace("/", " ").split()]}
+    boost = np.array([2.0 if name in domain else 1.0 for name in names])
+    score = df * topic_specificity(counts, papers) * boost
+    order = np.lexsort((names, -score))[:n_terms]
     chosen = counts[:, order]
     cooc = (chosen.T @ chosen).toarray().astype(float)
     freq = np.diag(cooc).copy()
@@ -605,6 +667,18 @@ def cluster_names(network: PaperNetwork, clusters: dict[str, int], n_terms: int 
     return names
 
 
+def distinct_terms(terms: str, n: int = 3) -> str:
+    """The first n of a cluster's comma-separated top terms that share no word with an earlier one
+    ("distillation, one-step, one-step generation" reads "distillation, one-step")."""
+    chosen, seen = [], set()
+    for term in (t.strip() for t in terms.split(",")):
+        words = set(term.split())
+        if term and not words & seen:
+            chosen.append(term)
+            seen |= words
+    return ", ".join(chosen[:n])
+
+
 def _legend(clusters: dict[str, int], names: dict[int, str]) -> str:
     """Colour -> cluster, as escaped HTML: the coloured clusters, then 'other'."""
     sizes: dict[int, int] = {}
@@ -689,7 +763,7 @@ def render_html(graph: nx.Graph, clusters: dict[str, int], positions: dict[str, 
     `tojson` escapes <, > and &, vis-network shows string titles with
     innerText, and the legend is escaped with htmlsafe.esc.
     """
-    names = names or {}
+    names = {c: distinct_terms(v) for c, v in (names or {}).items()}
     degree = dict(graph.degree())
     large = graph.number_of_nodes() > 2000
     labelled = set(sorted(degree, key=lambda n: (-degree[n], n))[:LABELLED_PAPERS]) if kind == "paper" else set(graph)

@@ -120,3 +120,11 @@ def test_a_new_resolution_reuses_the_layout(make_app, generated, monkeypatch):
     assert not at.exception, [e.value for e in at.exception]
     assert len(calls) == 1  # re-clustered and redrawn, not laid out again
     assert {m.label: m.value for m in at.metric}["Clusters"] != before
+
+
+def test_term_map_top_terms_are_domain_terms_on_the_real_catalog():
+    catalog = load_catalog(REPO / "catalog", REPO / "taxonomy")
+    terms = set(maps.build_term_network(explore.research_papers(catalog), n_terms=60,
+                                        vocabulary=catalog.keywords).graph.nodes)
+    assert {"quantization", "caching", "distillation"} <= terms
+    assert not {"steps", "replaces", "maps"} & terms  # the generic words the issue saw on top

@@ -242,3 +242,11 @@ def test_library_modules_do_not_import_streamlit_or_torch():
             "print('streamlit' in sys.modules, 'torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.split() == ["False", "False"], out.stderr[-2000:]
+
+
+def test_term_map_prefers_domain_terms_to_generic_words(research):
+    """Generic words spread over the taxonomy like the catalog does; domain terms concentrate."""
+    terms = maps.build_term_network(research, n_terms=8, min_cooccurrence=1, vocabulary=["ode solver", "caching"])
+    counts_only = maps.build_term_network(research, n_terms=8, min_cooccurrence=1)
+    assert "ode" in terms.graph.nodes or "ode solver" in terms.graph.nodes
+    assert set(terms.graph.nodes) != set(counts_only.graph.nodes)

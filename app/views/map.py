@@ -20,6 +20,15 @@ def _paper_map_html(_graph, _clusters, _positions, _table, key: str, highlight: 
     return maps.render_html(_graph, _clusters, _positions, names=names, highlight=set(highlight) or None)
 
 
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _term_network(_catalog, key: str, ids: tuple[str, ...], n_terms: int, min_cooccurrence: int):
+    """The term map, its terms scored with the catalog's keyword vocabulary as the domain's words."""
+    papers = [_catalog.papers[i] for i in ids if i in _catalog.papers]
+    network = maps.build_term_network(papers, n_terms=n_terms, min_cooccurrence=min_cooccurrence,
+                                      vocabulary=_catalog.keywords)
+    return network, maps.layout(network.graph, seed=0, scale=700.0)
+
+
 catalog = appkit.get_catalog()
 st.title("Bibliometric map")
 appkit.problems_banner(catalog)
@@ -115,7 +124,7 @@ else:
     n_terms = t1.slider("Terms", 20, 150, 60, 5, key="terms_n", help="The terms found in most papers")
     min_cooc = t2.slider("Minimum co-occurrences", 1, 10, 2, key="terms_min")
     term_resolution = t3.slider("Cluster resolution", 0.2, 3.0, 1.0, 0.1, key="terms_resolution")
-    term_net, term_pos = appkit.term_network(catalog, appkit.fingerprint(), ids, n_terms, min_cooc, 0)
+    term_net, term_pos = _term_network(catalog, appkit.fingerprint(), ids, n_terms, min_cooc)
     term_key = f"{appkit.fingerprint()}:{hash(ids)}:{n_terms}:{min_cooc}"
     term_clusters = appkit.clusters_for(term_net, term_key, term_resolution, 0, 1)
     if term_net.graph.number_of_nodes() == 0:
@@ -124,7 +133,9 @@ else:
         st.iframe(appkit.map_html(term_net.graph, term_clusters, term_pos, f"{term_key}:{term_resolution}", "term", 600),
                   height=660, alt="Term co-occurrence map")
         st.caption("Nodes are terms sized by the number of papers using them; links join terms that appear in the "
-                   "same papers, weighted by association strength.")
+                   "same papers, weighted by association strength. Terms are chosen by the number of papers using "
+                   "them times how concentrated those papers are in a few taxonomy nodes (generic words spread "
+                   "evenly), with the catalog's keyword vocabulary counted double.")
         st.dataframe(maps.term_cluster_table(term_net.graph, term_clusters), hide_index=True, key="terms_clusters")
         st.download_button("VOSviewer JSON (terms)",
                            lambda: json.dumps(maps.to_vosviewer_json(term_net.graph, term_clusters, term_pos, kind="term"),
