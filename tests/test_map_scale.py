@@ -128,3 +128,18 @@ def test_term_map_top_terms_are_domain_terms_on_the_real_catalog():
                                         vocabulary=catalog.keywords).graph.nodes)
     assert {"quantization", "caching", "distillation"} <= terms
     assert not {"steps", "replaces", "maps"} & terms  # the generic words the issue saw on top
+
+
+def test_a_new_papers_selection_turns_restrict_on_and_is_highlighted_on_the_full_map(make_app):
+    at = make_app()
+    at.run()
+    at.switch_page("views/papers.py").run()
+    at.text_input(key="papers_query").set_value("solver").run()
+    at.switch_page("views/map.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.toggle(key="map_restrict").value is True  # arriving with a new selection maps it
+    assert {m.label: m.value for m in at.metric}["Papers"] == "2"
+    at.toggle(key="map_restrict").set_value(False).run()
+    srcdoc = next(e.proto.srcdoc for e in at.get("iframe"))
+    assert srcdoc.count('"border": "#111111"') == 2  # the two selected papers, on the map of all
+    assert "have a dark border" in " ".join(c.value for c in at.caption)
