@@ -83,8 +83,8 @@ class PaperNetwork:
 
     No n x n matrix is kept: `neighbours[i]` lists paper i's most similar
     papers (row indices, best first, -1 where there are fewer) and
-    `cosines[i]` their cosine similarities. That is all the network and
-    'similar papers' need, and it grows linearly with the catalog.
+    `cosines[i]` their cosine similarities. That is all the network needs,
+    and it grows linearly with the catalog.
     """
 
     ids: list[str]
@@ -177,7 +177,7 @@ def association_strength(matrix: np.ndarray) -> np.ndarray:
     return out
 
 
-SIMILAR_POOL = 20  # neighbours kept per paper: enough for 'similar papers' and the map's largest k
+NEIGHBOUR_POOL = 20  # neighbours kept per paper: the map's largest k (its slider stops at 20)
 
 
 def build_paper_network(papers: Iterable[Paper], k: int = 8, min_similarity: float = 0.1,
@@ -193,7 +193,7 @@ def build_paper_network(papers: Iterable[Paper], k: int = 8, min_similarity: flo
     papers = sorted(papers, key=lambda p: p.id)
     ids = [p.id for p in papers]
     features, terms = tfidf_features([paper_text(p) for p in papers])
-    pool = max(k, SIMILAR_POOL) if normalization != "association" else max(4 * k, SIMILAR_POOL)
+    pool = max(k, NEIGHBOUR_POOL) if normalization != "association" else max(4 * k, NEIGHBOUR_POOL)
     neighbours, cosines = nearest_neighbours(features, pool)
     weights = cosines
     if normalization == "association" and neighbours.size:

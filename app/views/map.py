@@ -121,7 +121,8 @@ if view != "terms":
 
 else:
     t1, t2, t3 = st.columns(3)
-    n_terms = t1.slider("Terms", 20, 150, 60, 5, key="terms_n", help="The terms found in most papers")
+    n_terms = t1.slider("Terms", 20, 150, 60, 5, key="terms_n",
+                        help="The most domain-specific terms (see the caption below the map)")
     min_cooc = t2.slider("Minimum co-occurrences", 1, 10, 2, key="terms_min")
     term_resolution = t3.slider("Cluster resolution", 0.2, 3.0, 1.0, 0.1, key="terms_resolution")
     term_net, term_pos = _term_network(catalog, appkit.fingerprint(), ids, n_terms, min_cooc)
