@@ -135,13 +135,13 @@ st.session_state["papers_selection"] = {"ids": [p.id for p in found], "descripti
 # -- results and downloads -----------------------------------------------------------
 order = "most relevant first" if words else "newest first"
 st.markdown(f"**{len(found)}** of {len(all_papers)} entries match ({md(filters.describe())}), {order}.")
-bibtex = export_bibtex(found)
 incomplete = [p for p in found if p.missing_citation_fields()]
-csv = explore.export_frame(found).to_csv(index=False)
 c1, c2, c3 = st.columns([1, 1, 3])
-c1.download_button("BibTeX of this selection", bibtex, file_name="diffatlas-selection.bib", mime="application/x-bibtex",
+# The files are built when a button is clicked (a callable), not on every rerun: at 10,000 papers
+# the BibTeX of everything takes seconds.
+c1.download_button("BibTeX of this selection", lambda: export_bibtex(found), file_name="diffatlas-selection.bib", mime="application/x-bibtex",
                    icon=":material/download:", key="papers_bib", disabled=not found, on_click="ignore")
-c2.download_button("CSV of this selection", csv, file_name="diffatlas-selection.csv", mime="text/csv",
+c2.download_button("CSV of this selection", lambda: explore.export_frame(found).to_csv(index=False), file_name="diffatlas-selection.csv", mime="text/csv",
                    icon=":material/table:", key="papers_csv", disabled=not found, on_click="ignore")
 if "map" in appkit.PAGES:
     c3.page_link(appkit.PAGES["map"], label="Map this selection", icon=":material/hub:")
@@ -163,7 +163,7 @@ event = st.dataframe(
 )
 st.caption("Click a row to read that paper's record below.")
 if st.toggle("Show the BibTeX here", key="papers_show_bib"):
-    st.code(bibtex or "% nothing selected", language="bibtex")
+    st.code(export_bibtex(found) or "% nothing selected", language="bibtex")
 
 # -- one paper's record --------------------------------------------------------------
 st.subheader("Paper details")
