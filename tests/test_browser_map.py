@@ -22,12 +22,13 @@ INK_OF = """(rgb) => {
 }"""
 
 
-def test_generated_map_draws_labelled_clusters_and_a_legend(browser, tmp_path):
-    catalog = load_catalog(generate(tmp_path / "catalog", n=400, seed=2), REPO / "taxonomy")
+@pytest.mark.parametrize("n", [400, 10_000])  # 10,000: the size the issue measures the map at (about 30 s here)
+def test_generated_map_draws_labelled_clusters_and_a_legend(browser, tmp_path, n):
+    catalog = load_catalog(generate(tmp_path / "catalog", n=n, seed=2), REPO / "taxonomy")
     net = maps.build_paper_network(explore.research_papers(catalog))
     clusters = maps.louvain_clusters(net.graph, 1.0)
     names = maps.cluster_names(net, clusters)
-    path = ARTIFACTS / "browser" / "generated-map.html"
+    path = ARTIFACTS / "browser" / f"generated-map-{n}.html"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(maps.render_html(net.graph, clusters, maps.layout(net.graph), names=names), encoding="utf-8")
 
@@ -44,4 +45,4 @@ def test_generated_map_draws_labelled_clusters_and_a_legend(browser, tmp_path):
     legend = tab.locator("#legend").inner_text()
     assert all(label["label"].split(":")[0] + ":" in legend for label in labels)
     assert not errors, errors
-    tab.screenshot(path=str(ARTIFACTS / "browser" / "generated-map.png"))
+    tab.screenshot(path=str(ARTIFACTS / "browser" / f"generated-map-{n}.png"))
