@@ -40,7 +40,7 @@ def test_gpu_requirements_are_the_demo_dependencies_of_pyproject():
     else:  # pragma: no cover
         pytest.skip("tomllib needs Python 3.11")
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    declared = _names(project["dependencies"])
+    declared = _names(project["dependencies"]) | _names(project["optional-dependencies"]["demos"])
     gpu = _names((REPO / "benchmarks" / "gpu-requirements.txt").read_text().splitlines())
     assert gpu <= declared, f"gpu-requirements.txt names packages pyproject.toml does not: {gpu - declared}"
     assert "torch" not in gpu and "streamlit" not in gpu
