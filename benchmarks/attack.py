@@ -258,7 +258,7 @@ BIB_EXPECT = {  # what a faithful reading writes
     "latex accents": {"title": "G\u00f6del and Erd\u0151s Meet Diffusion", "authors": ["Kurt G\u00f6del", "S\u00f8ren Kierkegaard"]},
     "math in title": {"title": "An \U0001d4aa(n) Sampler"},  # decoded: MATHEMATICAL SCRIPT CAPITAL O
     "arXiv eprint entry": {"arxiv": "2301.00001"},
-    "string concatenation": {"venue": "ICLR 2024", "year": 2024},
+    "string concatenation": {"venue": "ICLR", "year": 2024},  # "ICLR 2024" in the catalog's short form
     "comment inside entry": {"authors": ["Ada Lovelace"], "venue": "TMLR"},
     "crossref child only year in parent": {"year": 2023, "venue": "Proceedings of a Conference"},
 }
