@@ -68,9 +68,11 @@ def map_html(_graph, _clusters, _positions, key: str, kind: str, height: int) ->
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
-def term_network(_catalog: Catalog, key: str, ids: tuple[str, ...], n_terms: int, min_cooccurrence: int, seed: int):
+def term_network(_catalog: Catalog, key: str, ids: tuple[str, ...], n_terms: int, min_cooccurrence: int, seed: int = 0):
+    """The term map, its terms scored with the catalog's keyword vocabulary as the domain's words."""
     papers = [_catalog.papers[i] for i in ids if i in _catalog.papers]
-    network = maps.build_term_network(papers, n_terms=n_terms, min_cooccurrence=min_cooccurrence)
+    network = maps.build_term_network(papers, n_terms=n_terms, min_cooccurrence=min_cooccurrence,
+                                      vocabulary=_catalog.keywords)
     return network, maps.layout(network.graph, seed=seed, scale=700.0)
 
 

@@ -20,15 +20,6 @@ def _paper_map_html(_graph, _clusters, _positions, _table, key: str, highlight: 
     return maps.render_html(_graph, _clusters, _positions, names=names, highlight=set(highlight) or None)
 
 
-@st.cache_resource(max_entries=16, show_spinner=False)
-def _term_network(_catalog, key: str, ids: tuple[str, ...], n_terms: int, min_cooccurrence: int):
-    """The term map, its terms scored with the catalog's keyword vocabulary as the domain's words."""
-    papers = [_catalog.papers[i] for i in ids if i in _catalog.papers]
-    network = maps.build_term_network(papers, n_terms=n_terms, min_cooccurrence=min_cooccurrence,
-                                      vocabulary=_catalog.keywords)
-    return network, maps.layout(network.graph, seed=0, scale=700.0)
-
-
 catalog = appkit.get_catalog()
 st.title("Bibliometric map")
 appkit.problems_banner(catalog)
@@ -125,7 +116,7 @@ else:
                         help="The most domain-specific terms (see the caption below the map)")
     min_cooc = t2.slider("Minimum co-occurrences", 1, 10, 2, key="terms_min")
     term_resolution = t3.slider("Cluster resolution", 0.2, 3.0, 1.0, 0.1, key="terms_resolution")
-    term_net, term_pos = _term_network(catalog, appkit.fingerprint(), ids, n_terms, min_cooc)
+    term_net, term_pos = appkit.term_network(catalog, appkit.fingerprint(), ids, n_terms, min_cooc)
     term_key = f"{appkit.fingerprint()}:{hash(ids)}:{n_terms}:{min_cooc}"
     term_clusters = appkit.clusters_for(term_net, term_key, term_resolution, 0, 1)
     if term_net.graph.number_of_nodes() == 0:
