@@ -26,7 +26,8 @@ __all__ = ["ParamError", "DemoResult", "DemosNotInstalled", "missing_demos_note"
 
 # The `demos` extra of pyproject.toml (import name: distribution name), and the command that installs it.
 DEMO_PACKAGES = {"torch": "torch", "diffusers": "diffusers", "peft": "peft", "safetensors": "safetensors",
-                 "torch_pruning": "torch-pruning", "optimum.quanto": "optimum-quanto"}
+                 "torch_pruning": "torch-pruning", "optimum.quanto": "optimum-quanto",
+                 "torchmetrics": "torchmetrics"}
 INSTALL_DEMOS = 'pip install -e ".[demos]"'
 
 
