@@ -37,8 +37,8 @@ def test_round_trip_and_export(tmp_path):
     csv_text = store.export("csv")
     assert csv_text.splitlines()[0] == "run_id,demo,mode,created,device,method,metric,value"
     assert "DDIM 10,fd,13.5" in csv_text
-    runs = json.loads(store.export("json", demo="scheduling"))
-    assert len(runs) == 1 and runs[0]["run_id"] == b
+    doc = json.loads(store.export("json", demo="scheduling"))
+    assert doc["format"] == "diffatlas-runs" and len(doc["runs"]) == 1 and doc["runs"][0]["run_id"] == b
     assert store.get(999) is None
 
 

@@ -115,12 +115,15 @@ class _Bar:
 @click.option("--dtype", default="fp32", show_default=True, help="Precision of every network call (autocast): fp32, bf16 or fp16.")
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile every model first (compile time is not timed).")
 @click.option("--param", "-p", "params", multiple=True, metavar="KEY=VALUE", help="Override a parameter (repeatable).")
+@click.option("--seed", default="0", show_default=True, metavar="N", help="Base noise seed in [0, 1000000]: the run's noise seeds are 1000*N + k (0 = the committed runs' seeds).")
+@click.option("--model", "model_dir", metavar="DIR", help="Your own diffusers model: a folder saved with save_pretrained (a UNet2DModel, UNet2DConditionModel or DiTTransformer2DModel with its scheduler config). Quality is then same-noise PSNR/SSIM against the full-cost baseline.")
 @click.option("--json", "as_json", is_flag=True, help="Print the machine-readable result instead of tables.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Folder for the result and sample grids (default: user cache).")
 @click.option("--no-record", is_flag=True, help="Do not record the run in the results store.")
 @click.option("--db", type=click.Path(dir_okay=False, path_type=Path), help="Results database (default: $DIFFATLAS_RESULTS, else the default catalog's own one in the user cache).")
 @needs_demos
-def demo_run(catalog_dir, taxonomy_dir, demo_id, mode, device, dtype, compile_, params, as_json, out, no_record, db):
+def demo_run(catalog_dir, taxonomy_dir, demo_id, mode, device, dtype, compile_, params, seed, model_dir, as_json, out,
+             no_record, db):
     """Run one demo: measure the technique against its baselines in the same run."""
     from .. import demos
     from ..explore import papers_without_reported, reported_figures
@@ -131,7 +134,8 @@ def demo_run(catalog_dir, taxonomy_dir, demo_id, mode, device, dtype, compile_, 
     except click.BadParameter as exc:
         usage_error(f"--param: {exc.message}")
     try:
-        demos.check(demo_id, mode, overrides, device, dtype)
+        seed = demos.check_seed(seed)
+        demos.check(demo_id, mode, overrides, device, dtype, seed, model_dir)
     except demos.ParamError as exc:
         usage_error(str(exc))
     if out is not None:
@@ -149,11 +153,12 @@ def demo_run(catalog_dir, taxonomy_dir, demo_id, mode, device, dtype, compile_, 
     try:
         if as_json:
             result = demos.run_and_record(demo_id, mode, overrides, device=device, dtype=dtype, compile=compile_,
-                                          out_dir=out, record=not no_record, db_path=db)
+                                          out_dir=out, record=not no_record, db_path=db, seed=seed, model=model_dir)
         else:
             with _Bar(f"{demo_id} ({mode})") as bar:
                 result = demos.run_and_record(demo_id, mode, overrides, device=device, dtype=dtype, compile=compile_,
-                                              progress=bar, out_dir=out, record=not no_record, db_path=db)
+                                              progress=bar, out_dir=out, record=not no_record, db_path=db,
+                                              seed=seed, model=model_dir)
     except demos.ParamError as exc:
         usage_error(str(exc))
     if as_json:
@@ -203,8 +208,20 @@ def results_list(ctx, demo_id=None, limit=50):
         return
     for r in runs:
         r["params"] = ", ".join(f"{k}={_show(v)}" for k, v in r["params"].items())[:70]
-    click.echo(table(runs, ["id", "demo", "mode", "created", "duration_s", "device", "params"]))
+        r["from"] = _from(r)
+    click.echo(table(runs, ["id", "demo", "mode", "created", "duration_s", "device", "from", "params"]))
     click.echo(f"({len(runs)} runs in {store.path}: {whose(store.path)})")
+
+
+def _from(run: dict) -> str:
+    """The machine a run ran on (hostname), else who recorded or imported it."""
+    from ..results import origin_text
+
+    machine = run.get("machine") or {}
+    if machine.get("hostname"):
+        return machine["hostname"]
+    origin = run.get("origin") or {}
+    return origin_text(origin) if origin.get("catalog") or origin.get("host") else origin.get("source", "?")
 
 
 @results.command("show")
@@ -231,12 +248,13 @@ def results_show(ctx, run_id, catalog_dir, taxonomy_dir):
 
 
 @results.command("export")
-@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True,
+              help="csv: one row per run/method/metric; json: every run whole, for `diffatlas results import` elsewhere.")
 @click.option("--demo", "demo_id", help="Only runs of this demo.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE instead of standard output.")
 @click.pass_context
 def results_export(ctx, fmt, demo_id, output):
-    """Every measured metric as CSV (run, method, metric, value) or every run as JSON."""
+    """Every measured metric as CSV (run, method, metric, value) or every run as JSON (importable)."""
     text = _read(open_store(ctx).export, fmt, demo_id)
     if output:
         from ..yamlio import atomic_write  # temp file in the same folder, then rename: no half-written export
@@ -245,3 +263,19 @@ def results_export(ctx, fmt, demo_id, output):
         click.echo(f"wrote {output}", err=True)
     else:
         click.echo(text, nl=False)
+
+
+@results.command("import")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.pass_context
+def results_import(ctx, files):
+    """Add runs from another machine: `results export --format json` files, result.json files, folders of
+    them (e.g. benchmarks/results/, the project's committed CPU runs) or another results .sqlite file.
+    A run already in this store (same uid) is skipped, so importing twice adds nothing."""
+    store = open_store(ctx)
+    report = _read(store.import_files, files)
+    for reason in report["refused"]:
+        click.echo(f"refused: {reason}", err=True)
+    click.echo(f"{report.text()} ({store.path})")
+    if report["refused"] and not report["added"] and not report["skipped"]:
+        sys.exit(1)

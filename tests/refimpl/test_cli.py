@@ -90,7 +90,7 @@ def test_run_json_then_results_list_show_export(tmp_path, monkeypatch):
     assert out.output.startswith("run_id,demo,mode") and ",kid," in out.output
     target = tmp_path / "x.json"
     out = CliRunner().invoke(main, ["results", "--db", str(db), "export", "--format", "json", "-o", str(target)])
-    assert json.loads(target.read_text())[0]["run_id"] == run_id
+    assert json.loads(target.read_text())["runs"][0]["run_id"] == run_id
 
 
 def test_a_run_from_an_older_harness_is_explained_not_a_traceback(tmp_path):
