@@ -147,6 +147,17 @@ def origin_text(origin: Optional[dict]) -> str:
     return f"{who}: {where}" + (f" @ {rev}" if rev else "")
 
 
+def run_from(run: dict) -> str:
+    """Where a run came from, in a few words: the machine it ran on, else who recorded or imported it."""
+    machine = run.get("machine") or {}
+    if machine.get("hostname"):
+        return machine["hostname"]
+    origin = run.get("origin") or {}
+    if origin.get("catalog") or origin.get("host"):
+        return origin_text(origin)
+    return f"imported from {origin['source']}" if origin.get("source") else "?"
+
+
 class ImportReport(dict):
     """added / skipped (already present) / refused (with reasons), per import."""
 
@@ -327,6 +338,16 @@ class ResultsStore:
         with self._connect() as conn:
             return [dict(r) for r in conn.execute(sql, args)]
 
+    def sources(self) -> list[tuple[str, int]]:
+        """How many runs came from where (`run_from`), most first: whose runs a shared store holds."""
+        from collections import Counter
+
+        with self._connect() as conn:
+            rows = conn.execute("SELECT origin, machine FROM runs").fetchall()
+            counts = Counter(run_from({"origin": json.loads(r["origin"]) if r["origin"] else None,
+                                       "machine": json.loads(r["machine"]) if r["machine"] else None}) for r in rows)
+        return counts.most_common()
+
     def count(self) -> int:
         with self._connect() as conn:
             return conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
@@ -352,7 +373,8 @@ class ResultsStore:
                 "runs": self.results(demo)}
 
     # -- import --------------------------------------------------------------
-    def import_runs(self, data, source: str = "", report: Optional[ImportReport] = None) -> ImportReport:
+    def import_runs(self, data, source: str = "", report: Optional[ImportReport] = None,
+                    given: Optional[str] = None) -> ImportReport:
         """Add the runs of an export document, a list of results or one result; skip those present (same uid).
 
         A run without an origin is labelled with where it was imported from; one that is not a
@@ -370,7 +392,8 @@ class ResultsStore:
             if present:
                 report["skipped"] += 1
                 continue
-            origin = run.get("origin") or {"source": source or "import", "imported": _now()}
+            origin = run.get("origin") or {"source": given or source or "import", "file": Path(source).name or None,
+                                           "imported": _now(), "host": None, "imported_by": platform_node()}
             self.record(run, key=run.get("key"), origin=origin)
             report["added"] += 1
         return report
@@ -387,13 +410,19 @@ class ResultsStore:
                     report["refused"].append(f"{file}: is this store itself")
                     continue
                 try:
-                    self.import_runs(_read_runs_file(file), str(file), report)
+                    self.import_runs(_read_runs_file(file), str(file), report, given=str(path))
                 except (OSError, ValueError, ResultsStoreError) as exc:
                     report["refused"].append(f"{file}: {exc}")
         return report
 
 
 MAX_IMPORT_BYTES = 200 * 2**20
+
+
+def platform_node() -> Optional[str]:
+    import platform
+
+    return platform.node() or None
 
 
 def _read_runs_file(path: Path):

@@ -62,7 +62,8 @@ def test_import_the_committed_cpu_runs(tmp_path):
     demos = {r["demo"] for r in store.runs()}
     assert report["added"] == len(list(COMMITTED.glob("*.json"))) >= 10 and not report["refused"]
     assert {"solvers", "caching", "quantization"} <= demos
-    assert all(r["origin"]["source"].endswith(".json") for r in store.runs())
+    assert all(r["origin"]["source"] == str(COMMITTED) and r["origin"]["file"].endswith(".json") for r in store.runs())
+    assert store.sources() == [(f"imported from {COMMITTED}", report["added"])]
     assert store.import_files([COMMITTED])["added"] == 0
 
 

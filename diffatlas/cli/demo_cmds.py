@@ -199,7 +199,7 @@ def _read(method, *args):
 def results_list(ctx, demo_id=None, limit=50):
     """Past runs, newest first."""
     from ..report import table
-    from ..results import whose
+    from ..results import run_from, whose
 
     store = open_store(ctx)
     runs = _read(store.runs, demo_id, limit)
@@ -208,20 +208,12 @@ def results_list(ctx, demo_id=None, limit=50):
         return
     for r in runs:
         r["params"] = ", ".join(f"{k}={_show(v)}" for k, v in r["params"].items())[:70]
-        r["from"] = _from(r)
+        r["from"] = run_from(r)
     click.echo(table(runs, ["id", "demo", "mode", "created", "duration_s", "device", "from", "params"]))
     click.echo(f"({len(runs)} runs in {store.path}: {whose(store.path)})")
-
-
-def _from(run: dict) -> str:
-    """The machine a run ran on (hostname), else who recorded or imported it."""
-    from ..results import origin_text
-
-    machine = run.get("machine") or {}
-    if machine.get("hostname"):
-        return machine["hostname"]
-    origin = run.get("origin") or {}
-    return origin_text(origin) if origin.get("catalog") or origin.get("host") else origin.get("source", "?")
+    sources = _read(store.sources)
+    if len(sources) > 1:
+        click.echo("runs by where they came from: " + "; ".join(f"{name} ({n})" for name, n in sources))
 
 
 @results.command("show")
