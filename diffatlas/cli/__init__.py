@@ -10,6 +10,7 @@ from __future__ import annotations
 import click
 
 from . import app_cmd, bib_cmds, catalog_cmds, contribute_cmds, demo_cmds
+from . import leaderboard_cmd  # noqa: F401  (adds `results leaderboard` to the results group)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
