@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from reference_impls.core.result import DemoResult
-from reference_impls.core.spec import ParamError  # torch-free
+from reference_impls.core.spec import ParamError, check_seed  # torch-free
 
-__all__ = ["ParamError", "DemoResult", "DemosNotInstalled", "missing_demos_note", "registry", "get_demo", "check",
+__all__ = ["ParamError", "check_seed", "DemoResult", "DemosNotInstalled", "missing_demos_note", "registry", "get_demo", "check",
            "run_and_record", "load_result"]
 
 # The `demos` extra of pyproject.toml (import name: distribution name), and the command that installs it.
@@ -89,24 +89,29 @@ def get_demo(demo_id: str):
 
 
 def check(demo_id: str, mode: str = "quick", overrides: Optional[dict] = None, device: Optional[str] = None,
-          dtype: str = "fp32") -> dict:
-    """Parse and check a demo's parameters and options without running it; ParamError on a bad one."""
+          dtype: str = "fp32", seed: int = 0, model: Optional[str] = None) -> dict:
+    """Parse and check a demo's parameters and options (the base seed, a user's model folder) without
+    running it; ParamError on a bad one."""
     with demos_installed():
         reg = _registry_module()
-        params = reg.get_demo(demo_id).resolve(mode, overrides)
-        reg.check_options(dtype, device)
+        demo = reg.get_demo(demo_id)
+        params = demo.resolve(mode, overrides)
+        reg.check_options(dtype, device, seed, model, demo)
     return params
 
 
 def run_and_record(demo_id: str, mode: str = "quick", overrides: Optional[dict] = None, *, device: Optional[str] = None,
                    dtype: str = "fp32", compile: bool = False, progress: Optional[Callable[[float, str], None]] = None,
                    should_stop: Optional[Callable[[], bool]] = None, out_dir: Optional[Path] = None,
-                   record: bool = True, db_path: Optional[Path] = None) -> DemoResult:
+                   record: bool = True, db_path: Optional[Path] = None, seed: int = 0,
+                   model: Optional[str] = None) -> DemoResult:
     """Run one demo and record it. The result is written to its run folder first, so a store that
-    cannot take it (locked, corrupt, read-only) never loses a finished run."""
+    cannot take it (locked, corrupt, read-only) never loses a finished run. `seed` is the base noise
+    seed, `model` a user's diffusers model folder (see `reference_impls.registry.run_demo`)."""
     with demos_installed():
         result = _registry_module().run_demo(demo_id, mode, overrides, device=device, progress=progress,
-                                             should_stop=should_stop, out_dir=out_dir, dtype=dtype, compile=compile)
+                                             should_stop=should_stop, out_dir=out_dir, dtype=dtype, compile=compile,
+                                             seed=seed, model=model)
     saved = Path(result.out_dir) / "result.json"
     saved.write_text(json.dumps(result.to_json(), indent=1, sort_keys=True), encoding="utf-8")
     if record:

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Callable, Optional
 
-from .core.spec import Demo, ParamError
+from .core.spec import Demo, ParamError, check_seed
 
 DEMO_MODULES = (
     "sampling.solvers",
@@ -51,22 +51,40 @@ def get_demo(demo_id: str) -> Demo:
     return demos[demo_id]
 
 
-def check_options(dtype: str = "fp32", device: Optional[str] = None) -> None:
-    """Harness-wide options, checked before anything loads."""
+def check_options(dtype: str = "fp32", device: Optional[str] = None, seed: int = 0, model: Optional[str] = None,
+                  demo: Optional[Demo] = None) -> int:
+    """Harness-wide options, checked before anything heavy loads; returns the seed as an int.
+
+    `model` (a user's diffusers folder) is checked only for a demo that accepts one; its folder is
+    checked by `core.usermodel.check_model_dir` (config files only, no weights loaded)."""
     if dtype not in DTYPE_NAMES:
         raise ParamError(f"option 'dtype': {dtype!r} is not one of {', '.join(DTYPE_NAMES)}")
+    seed = check_seed(seed)
+    if model is not None and demo is not None:
+        if not demo.accepts_model:
+            takers = sorted(d.id for d in registry().values() if d.accepts_model)
+            raise ParamError(f"option 'model': demo {demo.id!r} runs only on the project's own model; "
+                             f"demos that take your model: {', '.join(takers) or 'none yet'}")
+        from .core.usermodel import check_model_dir
+
+        check_model_dir(model)
     from .core.device import pick_device
 
     pick_device(device)
+    return seed
 
 
 def run_demo(demo_id: str, mode: str = "quick", overrides: Optional[dict] = None, device: Optional[str] = None,
              progress: Optional[Callable[[float, str], None]] = None, should_stop: Optional[Callable[[], bool]] = None,
-             out_dir: Optional[Path] = None, dtype: str = "fp32", compile: bool = False):
-    """Check, run and stamp one demo run; return its DemoResult (not recorded)."""
+             out_dir: Optional[Path] = None, dtype: str = "fp32", compile: bool = False, seed: int = 0,
+             model: Optional[str] = None):
+    """Check, run and stamp one demo run; return its DemoResult (not recorded).
+
+    `seed` is the base noise seed (noise seeds 1000 * seed + k; 0 keeps the committed runs' seeds);
+    `model` a folder saved with diffusers' save_pretrained, for a demo that accepts one."""
     demo = get_demo(demo_id)
     params = demo.resolve(mode, overrides)
-    check_options(dtype, device)
+    seed = check_options(dtype, device, seed, model, demo)
     from .core import environment, metrics, paths
     from .core.device import pick_device, set_threads
     from .core.progress import Progress
@@ -77,7 +95,8 @@ def run_demo(demo_id: str, mode: str = "quick", overrides: Optional[dict] = None
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
     out = Path(out_dir) if out_dir else paths.runs_dir() / f"{demo.id}-{stamp}-{time.time_ns() % 10**6:06d}"
     out.mkdir(parents=True, exist_ok=True)
-    ctx = RunContext(dev, Progress(progress, should_stop), out, mode, dtype, compile, threads)
+    ctx = RunContext(dev, Progress(progress, should_stop), out, mode, dtype, compile, threads, seed,
+                     Path(model) if model is not None else None)
     started = time.perf_counter()
     result = demo.run(params, ctx)
     result.demo, result.title, result.mode, result.params = demo.id, demo.title, mode, params
@@ -89,7 +108,8 @@ def run_demo(demo_id: str, mode: str = "quick", overrides: Optional[dict] = None
     result.created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     result.duration_s = time.perf_counter() - started
     result.out_dir = str(out)
-    result.classifier = metrics.classifier_info()
+    result.classifier = metrics.classifier_info() if model is None else {}
+    result.seed, result.machine = seed, environment.machine_info()
     if progress:
         progress(1.0, "done")
     return result

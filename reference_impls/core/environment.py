@@ -1,9 +1,10 @@
-"""What a result records about where it ran: git revision, device, library versions."""
+"""What a result records about where it ran: git revision, device, machine, library versions."""
 
 from __future__ import annotations
 
 import os
 import platform
+import socket
 import subprocess
 from pathlib import Path
 from typing import Optional
@@ -36,6 +37,11 @@ def git_revision() -> Optional[str]:
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
+    return f"CPU {cpu_name()} ({os.cpu_count()} cores)"
+
+
+def cpu_name() -> str:
+    """The CPU's model name (/proc/cpuinfo on Linux, else what platform knows)."""
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as handle:
@@ -45,7 +51,7 @@ def device_name(device: torch.device) -> str:
                     break
     except OSError:
         pass
-    return f"CPU {cpu} ({os.cpu_count()} cores)"
+    return cpu
 
 
 def versions() -> dict:
@@ -55,3 +61,11 @@ def versions() -> dict:
 
     return {"python": platform.python_version(), "torch": torch.__version__, "diffusers": diffusers.__version__,
             "scikit-learn": sklearn.__version__, "numpy": np.__version__, "platform": platform.platform()}
+
+
+def machine_info() -> dict:
+    """The machine a run executed on (a shared results file says whose runs it holds)."""
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return {"hostname": socket.gethostname(), "platform": platform.platform(),
+            "processor": cpu_name(),
+            "cpu_count": os.cpu_count(), "gpu": gpu}

@@ -43,6 +43,7 @@ from .progress import Progress
 from .result import Comparison, DemoResult, Row
 from .spec import RunContext
 
+COST_SEED = 10**15  # the cost pass's noise seeds (COST_SEED + i) lie above every timed seed (seed * 100003 + b0)
 MIN_TIMED_SECONDS = 0.05  # a repeat shorter than this is timer and scheduler noise, not load: its spread is not flagged
 SPREAD_LIMIT = 0.5  # (max - min) / median of repeats: one repeat slowed by half. Identical short quick-run repeats on an idle 2-core machine here spread up to ~0.35; a burst of load on one method doubles its time (spread >= 1)
 
@@ -207,6 +208,12 @@ class Measured:
         return out
 
 
+def noise_seeds(base: int, count: int) -> list[int]:
+    """The run's noise seeds: 1000 * base + k for k < count (base 0 gives 0..count-1, the seeds of every
+    committed run). Each seed's batches draw noise from seed * 100003 + the batch's first index."""
+    return [1000 * base + k for k in range(count)]
+
+
 def _cost(method: Method, net: CountingModel, device, size: int, seed: int) -> tuple[float, float]:
     """FLOPs of one sample (every aten op) and its batch-1 latency in ms."""
     from torch.utils.flop_counter import FlopCounterMode
@@ -228,7 +235,7 @@ def measure_all(methods: list[Method], model: torch.nn.Module, ctx: RunContext, 
                 costs: bool = True) -> Measured:
     """Measure every method on the same seeds, interleaved; score and time them (see the module docstring)."""
     n, batch, size = params["n_samples"], min(params["batch"], params["n_samples"]), params.get("image_size", IMAGE_SIZE)
-    seeds = list(range(params["seeds"]))
+    seeds = noise_seeds(ctx.seed, params["seeds"])
     device, progress = ctx.device, ctx.progress
     base = progress.fraction
     labels = [m.label for m in methods]
@@ -303,7 +310,7 @@ def measure_all(methods: list[Method], model: torch.nn.Module, ctx: RunContext, 
     cost = {m.label: (None, None) for m in methods}
     if costs:
         for i, m in enumerate(methods):
-            cost[m.label] = _cost(m, nets[m.label], device, size, 10**6 + i)
+            cost[m.label] = _cost(m, nets[m.label], device, size, COST_SEED + i)
             progress.report((i + 1) / len(methods), f"counting FLOPs and batch-1 latency: {m.label}")
 
     # 4. scores per (method, seed)

@@ -133,6 +133,8 @@ class DemoResult:
     duration_s: float = 0.0
     out_dir: str = ""
     classifier: dict = field(default_factory=dict)
+    seed: int = 0                                       # base noise seed (noise seeds 1000 * seed + k)
+    machine: dict = field(default_factory=dict)         # where it executed: environment.machine_info()
     run_id: Optional[int] = None
     harness: int = HARNESS_VERSION
 

@@ -30,6 +30,21 @@ class ParamError(ValueError):
     """A demo parameter, option or device is unknown, of the wrong type, or out of range."""
 
 
+SEED_MAX = 10**6  # base seeds 0..SEED_MAX: the noise seeds 1000 * seed + k stay far below the harness's cost-pass seeds
+
+
+def check_seed(seed) -> int:
+    """The base noise seed as an int in [0, SEED_MAX]; ParamError otherwise."""
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        try:
+            seed = int(str(seed).strip())
+        except ValueError:
+            raise ParamError(f"option 'seed': {seed!r} is not an integer; allowed: [0, {SEED_MAX}]") from None
+    if not 0 <= seed <= SEED_MAX:
+        raise ParamError(f"option 'seed': {seed} is out of range [0, {SEED_MAX}]")
+    return seed
+
+
 _TRUE, _FALSE = ("true", "yes", "1", "on"), ("false", "no", "0", "off")
 
 
@@ -139,6 +154,8 @@ class RunContext:
     dtype: str = "fp32"
     compile: bool = False
     threads: int = 1
+    seed: int = 0                       # base noise seed: the run's noise seeds are 1000 * seed + k
+    model_path: Optional[Path] = None   # a user's diffusers model folder (demos with accepts_model)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -156,6 +173,7 @@ class Demo:
     check: Optional[Callable[[dict], None]] = None  # cross-parameter rules; raise ParamError
     smoke: dict = field(default_factory=dict)         # overrides of the quick config that the tests run (seconds)
     same_cost_per_nfe: bool = True  # False when methods change the cost of one evaluation (cache, prune, runtime)
+    accepts_model: bool = False     # runs on a user's diffusers model folder (`--model DIR`): training-free techniques
 
     def param(self, name: str) -> Param:
         for p in self.params:
