@@ -117,6 +117,7 @@ URL_PARAMS: dict[str, set[str]] = {
     "map": set(),
     "surveys": set(),
     "demos": {"demo"},
+    "leaderboard": {"device", "model", "node", "demo", "mode"},
     "validation": set(),
     "contribute": set(),
 }

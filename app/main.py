@@ -34,6 +34,7 @@ pages = {
 }
 if (views / "demos.py").is_file():
     pages["demos"] = st.Page(views / "demos.py", title="Demos", icon=":material/play_circle:", url_path="demos")
+pages["leaderboard"] = st.Page(views / "leaderboard.py", title="Leaderboard", icon=":material/leaderboard:", url_path="leaderboard")
 pages["validation"] = st.Page(views / "validation.py", title="Catalog check", icon=":material/rule:", url_path="validation")
 if (views / "contribute.py").is_file():
     pages["contribute"] = st.Page(views / "contribute.py", title="Contribute a paper", icon=":material/add_circle:", url_path="contribute")
@@ -42,7 +43,7 @@ appkit.PAGES.update(pages)
 
 sections = {
     "Explore": [pages[k] for k in ("overview", "taxonomy", "papers", "map", "surveys")],
-    "Measure": [pages["demos"]] if "demos" in pages else [],
+    "Measure": [pages[k] for k in ("demos", "leaderboard") if k in pages],
     "Catalog": [pages[k] for k in ("validation", "contribute") if k in pages],
 }
 current = st.navigation({name: items for name, items in sections.items() if items})

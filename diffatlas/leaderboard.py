@@ -28,6 +28,8 @@ from typing import Iterable, Optional
 from reference_impls.core import stats
 from reference_impls.core.result import DemoResult, Row
 
+from .results import run_from
+
 # Metrics a leaderboard entry can rank by: lower is better for the distances, higher for the fidelities.
 LOWER_IS_BETTER = {"fd": True, "kid": True, "psnr": False, "ssim": False}
 METRIC_NAMES = {"fd": "FD", "kid": "KID x1000", "psnr": "PSNR dB", "ssim": "SSIM"}
@@ -52,7 +54,7 @@ class Entry:
     created: str
     device: str
     device_type: str
-    host: str
+    host: str                          # the machine it ran on, else who recorded or imported it (results.run_from)
     model: str                         # "substrate:<key>" or "user:<class>:<key>"
     mode: str
     seed: int
@@ -103,13 +105,6 @@ def group_label(metric: Optional[str], n_samples: Optional[int], model: str, dev
 
 
 # -- from stored results to entries ------------------------------------------------------
-def stored_results(store) -> list[dict]:
-    """Every stored result JSON with its run id: `ResultsStore.results()`, or run by run on an older store."""
-    if hasattr(store, "results"):
-        return store.results()
-    return [r for r in (store.get(run["id"]) for run in store.runs(limit=10**9)) if r is not None]
-
-
 @dataclass
 class Board:
     """The leaderboard of one store: its entries, and the runs it could not read (old harness) with why."""
@@ -120,7 +115,7 @@ class Board:
 
 
 def collect(results: Iterable[dict]) -> Board:
-    """The entries of every result; a run the current harness cannot read is skipped and named."""
+    """The entries of every result (`ResultsStore.results()`); a run the current harness cannot read is skipped and named."""
     entries, skipped, runs = [], [], 0
     for data in results:
         runs += 1
@@ -178,7 +173,7 @@ def _entry(result: DemoResult, data: dict, row: Row, ref: Row, metric: str) -> E
     return Entry(
         demo=result.demo, method=row.method, role=row.role, run_id=data.get("run_id", result.run_id),
         uid=data.get("uid"), created=result.created, device=result.device, device_type=result.device_type,
-        host=(data.get("machine") or {}).get("hostname") or (data.get("origin") or {}).get("host") or "",
+        host=run_from(data),
         model=model_label(result.model), mode=result.mode, seed=int(data.get("seed") or 0),
         nodes=tuple(result.nodes), papers=tuple(result.papers), reference=ref.method,
         speedup=_ratio(ref.ms_per_sample, row.ms_per_sample),

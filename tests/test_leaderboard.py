@@ -26,8 +26,8 @@ COMMITTED_DEMOS = {json.loads(p.read_text())["demo"] for p in COMMITTED}
 
 def record_committed(path: Path) -> ResultsStore:
     store = ResultsStore(path)
-    for file in COMMITTED:
-        store.record(json.loads(file.read_text()))
+    report = store.import_files([REPO / "benchmarks" / "results"])
+    assert report["added"] == len(COMMITTED) and not report["refused"], report
     return store
 
 
@@ -40,7 +40,7 @@ def store_path(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def board(store_path) -> lb.Board:
-    return lb.collect(lb.stored_results(ResultsStore(store_path)))
+    return lb.collect(ResultsStore(store_path).results())
 
 
 def entry(board, demo: str, method: str) -> lb.Entry:
@@ -258,9 +258,61 @@ def test_a_fresh_smoke_run_joins_the_board(tmp_path):
     db = tmp_path / "fresh.sqlite"
     demo = demos.get_demo("quantization")
     result = demos.run_and_record("quantization", "quick", dict(demo.smoke), db_path=db)
-    board = lb.collect(lb.stored_results(ResultsStore(db)))
+    board = lb.collect(ResultsStore(db).results())
     assert {e.run_id for e in board.entries} == {result.run_id}
     techniques = [e for e in board.entries if e.role == "technique"]
     assert techniques and all(e.cost == "weight bytes" and e.speedup and e.speedup > 0 for e in techniques)
     assert all(e.metric == "fd" and e.paired == "stored" and math.isfinite(e.change) for e in techniques)
     assert any(e.pareto for e in board.entries)
+
+
+# -- the page (AppTest) -------------------------------------------------------------------------
+def open_leaderboard(make_app, monkeypatch, db: Path, **query):
+    from diffatlas.paths import default_catalog_dir, default_taxonomy_dir
+
+    monkeypatch.setenv("DIFFATLAS_RESULTS", str(db))
+    at = make_app(catalog_dir=default_catalog_dir(), taxonomy_dir=default_taxonomy_dir())
+    for name, value in query.items():
+        at.query_params[name] = value
+    at.run()
+    at.switch_page("views/leaderboard.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_page_shows_chart_table_reported_figures_and_a_run(make_app, monkeypatch, store_path):
+    from diffatlas.htmlsafe import md
+    from tests.test_app_pages import elements
+
+    at = open_leaderboard(make_app, monkeypatch, store_path)
+    assert [t.value for t in at.title] == ["Measured leaderboard"]
+    assert len(elements(at, "plotly_chart")) == 1
+    table, reported = at.dataframe[0].value, at.dataframe[1].value
+    assert set(table["demo"]) == COMMITTED_DEMOS and table["pareto"].any()
+    assert table["paper"].dropna().str.startswith("/papers?paper=").all()
+    assert len(reported) and set(reported["demo"]) <= COMMITTED_DEMOS
+    first = at.selectbox(key="leaderboard_run").value
+    assert [e.label for e in at.expander] == [f"Run {first}: " + md(ResultsStore(store_path).get(first)["title"])]
+    assert "recorded as run" in at.code[0].value  # the run as `results show` prints it
+    assert elements(at, "download_button")
+
+
+def test_page_filters_come_from_the_url_and_go_back(make_app, monkeypatch, store_path):
+    at = open_leaderboard(make_app, monkeypatch, store_path, demo="caching", node="shen2025:system")
+    assert set(at.dataframe[0].value["demo"]) == {"caching"}
+    assert at.query_params["demo"] == "caching"
+    at.selectbox(key="leaderboard_demo").set_value("(all)").run()
+    assert set(at.dataframe[0].value["demo"]) == {"caching", "parallel", "runtime"}  # the node filter stays
+    assert "demo" not in at.query_params
+    bad = open_leaderboard(make_app, monkeypatch, store_path, demo="nosuchdemo")
+    assert any("demo=nosuchdemo" in w.value for w in bad.warning)
+
+
+def test_empty_page_says_how_to_fill_it_and_imports_the_committed_runs(make_app, monkeypatch, tmp_path):
+    at = open_leaderboard(make_app, monkeypatch, tmp_path / "empty.sqlite")
+    text = " ".join(i.value for i in at.info)
+    assert "diffatlas sweep" in text and "diffatlas results import benchmarks/results/" in text
+    at.button(key="leaderboard_import").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert set(at.dataframe[0].value["demo"]) == COMMITTED_DEMOS
+    assert any(f"{len(COMMITTED)} runs added" in s.value for s in at.success)

@@ -47,7 +47,7 @@ def results_leaderboard(ctx, device, model, node, demo_id, mode, pareto_only, re
     if csv_file is not None and csv_file.exists():
         usage_error(f"--csv {csv_file}: the file exists; give a new file name (it is never replaced)")
     store = open_store(ctx)
-    board = lb.collect(_read(lb.stored_results, store))
+    board = lb.collect(_read(store.results))
     if not board.entries:
         click.echo(lb.HOW_TO_FILL + f" (store: {store.path})" if not board.runs else
                    f"none of the {board.runs} runs in {store.path} has a technique row the leaderboard can read")
