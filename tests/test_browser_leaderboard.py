@@ -3,7 +3,7 @@
 Starts `diffatlas app` on an empty results store in a temporary folder, imports the committed CPU runs
 (benchmarks/results/*.json) with the page's own button, and finds the plotly chart (drawn, with one
 panel per sample size and the Pareto front in its legend) and the table holding every demo. Screenshots
-go to test-artifacts/browser/.
+go to test-artifacts/browser/. No request leaves this machine (the chart is drawn offline).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import re
 import pytest
 
 from tests.conftest import ARTIFACTS, REPO, _require_browser, run_app, wait_for_streamlit
+from tests.test_browser_offline import is_external
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 SHOTS = ARTIFACTS / "browser"
@@ -47,6 +48,8 @@ def no_exception(tab) -> None:
 
 def test_import_then_chart_and_table_of_every_demo(leaderboard_server, page):
     demos = {json.loads(p.read_text())["demo"] for p in COMMITTED}
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
     page.goto(f"{leaderboard_server.url}/leaderboard")
     wait_for_streamlit(page)
     no_exception(page)
@@ -78,3 +81,5 @@ def test_import_then_chart_and_table_of_every_demo(leaderboard_server, page):
     text = open(download.value.path(), encoding="utf-8").read()
     assert {line.split(",")[1] for line in text.splitlines()[1:]} == demos  # the table holds every demo's runs
     assert "One run in full" in main.inner_text()
+    external = [url for url in requests if is_external(url)]
+    assert requests and not external, f"the page asked other hosts (it must work offline): {external}"
