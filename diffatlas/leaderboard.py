@@ -10,7 +10,8 @@ One entry per technique row (and per equal-cost row, marked as such) of every st
 * **quality change** against that full-cost row: the paired FD difference with its 95% interval over the
   shared noise seeds (the run's stored comparison; for a row the demo did not compare, the same paired
   interval computed here from the stored per-seed FD, `reference_impls.core.stats.paired`); for a run on
-  a user's own model, PSNR/SSIM against the full-cost output from the same noise (higher is better);
+  a user's own model (a fidelity run), the row's PSNR against the full-cost output from the same noise
+  (higher is closer), which already is a comparison with that row;
 * the **equal-cost verdict**: the run's comparison of the technique with its equal-cost baseline.
 
 An FD change depends on the substrate model and on the sample size, and a wall-time ratio on the device,
@@ -69,7 +70,7 @@ class Entry:
     flops_ratio: Optional[float]
     weight_ratio: Optional[float]
     metric: Optional[str]              # the quality metric: fd, or psnr/ssim for a user's model
-    change: Optional[float]            # quality difference, technique - reference (for psnr/ssim: the value itself)
+    change: Optional[float]            # quality difference, technique - reference (psnr/ssim: the row's own score)
     ci_low: Optional[float]
     ci_high: Optional[float]
     verdict: str
@@ -77,7 +78,8 @@ class Entry:
     reference_value: Optional[float]
     n_samples: Optional[int]
     seeds: Optional[int]
-    paired: str                        # "stored" (the run's comparison), "computed" (here, from per-seed values), or ""
+    paired: str                        # "stored" (the run's comparison), "computed" (here, from per-seed values),
+                                       # "agreement" (psnr/ssim against the full-cost output), or ""
     equal_cost: str                    # the equal-cost row compared against ("" for an equal-cost row itself)
     equal_cost_verdict: str
     equal_cost_change: Optional[float]
@@ -145,8 +147,9 @@ def entries_of(result: DemoResult, data: dict) -> list[Entry]:
 
 
 def quality_metric(result: DemoResult) -> str:
-    """fd when the run scored FD against the data set; psnr for a run on a user's model without one."""
-    if result.model.get("source") == "user" and not any(_finite(r.fd) for r in result.rows):
+    """fd when the run scored FD against the data set; psnr for a fidelity run (a user's model, no data set)."""
+    if result.anchors.get("fidelity") or (result.model.get("source") == "user"
+                                          and not any(_finite(r.fd) for r in result.rows)):
         return "psnr"
     return "fd"
 
@@ -205,6 +208,8 @@ def cost_of(row: Row, ref: Row) -> tuple[str, Optional[float], dict]:
 
 def _quality(result: DemoResult, row: Row, ref: Row, metric: str) -> dict:
     """The quality change of `row` against `ref`: the stored paired comparison, else the same interval from per-seed values."""
+    if not LOWER_IS_BETTER.get(metric, True):
+        return _agreement(row, metric)
     c = _comparison(result, row.method, "full-cost", metric, reference=ref.method)
     if c is not None:
         return dict(change=c.difference, ci_low=c.ci_low, ci_high=c.ci_high, verdict=c.verdict,
@@ -216,10 +221,22 @@ def _quality(result: DemoResult, row: Row, ref: Row, metric: str) -> dict:
         iv = stats.paired(tech_seeds, ref_seeds, margin)
         return dict(change=iv.difference, ci_low=iv.low, ci_high=iv.high, verdict=iv.verdict, value=row.get(metric),
                     reference_value=ref.get(metric), n_samples=row.n_samples, seeds=iv.seeds, paired="computed")
+    return dict(change=None, ci_low=None, ci_high=None, verdict="", value=row.get(metric),
+                reference_value=ref.get(metric), n_samples=row.n_samples, seeds=row.seeds, paired="")
+
+
+def _agreement(row: Row, metric: str) -> dict:
+    """A fidelity row's PSNR/SSIM: already its agreement with the full-cost output from the same noise, so the
+    'change' is the score itself (higher is closer), with the 95% t-interval of its mean over the seeds."""
+    seeds = [v for v in (row.get(f"{metric}_seeds") or []) if _finite(v)]
     value = row.get(metric)
-    return dict(change=value if metric in ("psnr", "ssim") and _finite(value) else None, ci_low=None, ci_high=None,
-                verdict="", value=value, reference_value=ref.get(metric), n_samples=row.n_samples,
-                seeds=row.seeds, paired="")
+    if not _finite(value):
+        return dict(change=None, ci_low=None, ci_high=None, verdict="", value=None, reference_value=None,
+                    n_samples=row.n_samples, seeds=len(seeds), paired="")
+    half = stats.t_quantile(len(seeds) - 1) * stats.standard_error(seeds) if len(seeds) > 1 else None
+    return dict(change=value, ci_low=value - half if half is not None else None,
+                ci_high=value + half if half is not None else None, verdict="", value=value, reference_value=None,
+                n_samples=row.n_samples, seeds=len(seeds), paired="agreement")
 
 
 def _comparison(result: DemoResult, method: str, role: str, metric: str, reference: Optional[str] = None):

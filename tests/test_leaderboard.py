@@ -18,6 +18,7 @@ from diffatlas import leaderboard as lb
 from diffatlas.cli import main
 from diffatlas.results import ResultsStore
 from reference_impls.core import stats
+from reference_impls.core.result import Row
 from tests.conftest import REPO
 
 COMMITTED = sorted((REPO / "benchmarks" / "results").glob("*.json"))
@@ -316,3 +317,25 @@ def test_empty_page_says_how_to_fill_it_and_imports_the_committed_runs(make_app,
     assert not at.exception, [e.value for e in at.exception]
     assert set(at.dataframe[0].value["demo"]) == COMMITTED_DEMOS
     assert any(f"{len(COMMITTED)} runs added" in s.value for s in at.success)
+
+
+# -- a run on a user's own model (fidelity: PSNR against the full-cost output) ----------------------
+@pytest.mark.skipif("psnr_seeds" not in Row.__dataclass_fields__, reason="the fidelity harness has not landed yet")
+def test_a_fidelity_run_ranks_by_psnr_against_the_full_cost_output():
+    """Made-up scores on the committed quantization run's rows, in the form a run on a user's model has them."""
+    data = stored("quantization")
+    data.update(anchors={"fidelity": True, "samples": 8}, model={"source": "user", "class": "UNet2DModel", "key": "k1"},
+                comparisons=[], run_id=7)
+    scores = {}
+    for i, row in enumerate(data["rows"]):
+        row.update(fd=None, fd_seeds=[], kid=None, kid_seeds=[])
+        if row["role"] != "full-cost":
+            scores[row["method"]] = [20.0 + i, 22.0 + i]
+            row.update(psnr=21.0 + i, psnr_seeds=scores[row["method"]])
+    board = lb.collect([data])
+    assert board.entries and all(e.metric == "psnr" and e.paired == "agreement" for e in board.entries)
+    e = max(board.entries, key=lambda e: e.change)
+    half = stats.t_quantile(1) * stats.standard_error(scores[e.method])
+    assert (e.ci_low, e.ci_high) == pytest.approx((e.change - half, e.change + half))
+    assert e.loss == -e.change and e.model == "user:UNet2DModel:k1" and "PSNR" in e.group
+    assert e.pareto  # the closest agreement is on the front unless a faster row agrees as well

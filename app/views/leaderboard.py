@@ -159,7 +159,10 @@ def draw_chart(df) -> None:
     data = chart_frame(plotted, log_y)
     order = data.sort_values(["metric", "n_samples", "group"])
     panels = list(dict.fromkeys(order["panel"]))  # by metric, then sample size
+    palette = px.colors.qualitative.Safe  # one colour per demo, the same whatever the filters leave
+    colours = {esc(d): palette[i % len(palette)] for i, d in enumerate(sorted({e.demo for e in board.entries}))}
     fig = px.scatter(data, x="speedup", y="y", error_y="up", error_y_minus="down", color="demo", symbol="role",
+                     color_discrete_map=colours, symbol_map={"technique": "circle", "equal-cost": "diamond-open"},
                      facet_col="panel", facet_col_wrap=min(3, len(panels)), category_orders={"panel": panels},
                      log_x=True, hover_name="method",
                      hover_data={"demo": True, "run_id": True, "device": True, "speedup": ":.2f", "cost ratio": True,

@@ -8,6 +8,7 @@ is one line on standard error and exit status 2.
 from __future__ import annotations
 
 import json
+import math
 import textwrap
 from pathlib import Path
 
@@ -22,7 +23,8 @@ LEGEND = ("* = on the Pareto front of its group (no entry is both faster and clo
           "speed-up: the run's full-cost row's wall time per sample over this row's, both measured in the same run "
           "(machine load inflates both); cost: what the demo counts besides time (full-cost over this row); change: "
           "quality minus the full-cost row's, paired over the run's noise seeds with its 95% interval (lower FD is "
-          "better; 'computed' = the interval computed here from the stored per-seed values); vs equal cost: the "
+          "better; 'computed' = the interval computed here from the stored per-seed values; on a user's model the "
+          "row's PSNR against the full-cost output, higher is closer); vs equal cost: the "
           "verdict against the baseline given the same budget.")
 
 
@@ -105,7 +107,7 @@ def _print_groups(entries) -> None:
 
 
 def _cells(e) -> dict:
-    interval = f"[{e.ci_low:+.2f}, {e.ci_high:+.2f}]" if e.ci_low is not None and e.ci_high is not None else ""
+    interval = f"[{e.ci_low:+.2f}, {e.ci_high:+.2f}]" if _number(e.ci_low) and _number(e.ci_high) else ""
     flags = [flag for flag, on in (("timing unreliable", e.timing_unreliable), ("computed", e.paired == "computed"))
              if on]
     vs_equal = e.equal_cost_verdict if e.role != "equal-cost" else "(is one)"
@@ -113,6 +115,10 @@ def _cells(e) -> dict:
             "run_id": e.run_id, "seed": e.seed, "cost": e.cost, "cost_ratio": e.cost_ratio, "speedup": e.speedup,
             "change": e.change, "interval": interval, "verdict": e.verdict, "vs_equal_cost": vs_equal,
             "flags": ", ".join(flags)}
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)
 
 
 def _print_reported(catalog, entries) -> None:
