@@ -98,10 +98,10 @@ def _print_groups(entries) -> None:
     groups: dict[str, list] = {}
     for e in sorted(entries, key=lambda e: -(e.speedup or 0)):
         groups.setdefault(e.group, []).append(e)
-    for group, members in sorted(groups.items()):
+    for group, members in sorted(groups.items(), key=lambda g: (g[1][0].metric or "", g[1][0].n_samples or 0, g[0])):
         front = sum(e.pareto for e in members)
-        click.echo(f"\n{group}: {len(members)} entries, {front} on the Pareto front, from "
-                   f"{len({e.run_id for e in members})} runs of {len({e.demo for e in members})} demos")
+        click.echo(f"\n{group}: {_count(len(members), 'entry', 'entries')}, {front} on the Pareto front, from "
+                   f"{_count(len({e.run_id for e in members}), 'run')} of {_count(len({e.demo for e in members}), 'demo')}")
         click.echo(table([_cells(e) for e in members], TABLE_COLUMNS))
     click.echo("\n" + textwrap.fill(LEGEND, 110))
 
@@ -115,6 +115,10 @@ def _cells(e) -> dict:
             "run_id": e.run_id, "seed": e.seed, "cost": e.cost, "cost_ratio": e.cost_ratio, "speedup": e.speedup,
             "change": e.change, "interval": interval, "verdict": e.verdict, "vs_equal_cost": vs_equal,
             "flags": ", ".join(flags)}
+
+
+def _count(n: int, one: str, many: str = "") -> str:
+    return f"{n} {one if n == 1 else (many or one + 's')}"
 
 
 def _number(value) -> bool:
