@@ -290,7 +290,7 @@ def test_page_shows_chart_table_reported_figures_and_a_run(make_app, monkeypatch
     assert len(elements(at, "plotly_chart")) == 1
     table, reported = at.dataframe[0].value, at.dataframe[1].value
     assert set(table["demo"]) == COMMITTED_DEMOS and table["pareto"].any()
-    assert table["paper"].dropna().str.startswith("/papers?paper=").all()
+    assert table["paper"].dropna().str.startswith("papers?paper=").all()
     assert len(reported) and set(reported["demo"]) <= COMMITTED_DEMOS
     first = at.selectbox(key="leaderboard_run").value
     assert [e.label for e in at.expander] == [f"Run {first}: " + md(ResultsStore(store_path).get(first)["title"])]

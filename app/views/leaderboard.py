@@ -209,7 +209,8 @@ draw_chart(df)
 # -- the table, one run's detail, and the papers' reported figures beside -------------------------
 def table_frame(df):
     view = df.copy()
-    view["paper"] = [f"/papers?paper={ids.split('; ')[0]}" if ids else None for ids in view["papers"]]
+    # relative to this page, so the link also works when the app is served under a base path
+    view["paper"] = [f"papers?paper={ids.split('; ')[0]}" if ids else None for ids in view["papers"]]
     view["interval"] = [f"[{lo:+.2f}, {hi:+.2f}]" if lo == lo and hi == hi else "" for lo, hi in
                         zip(view["ci_low"], view["ci_high"])]
     return view[["pareto", "demo", "method", "role", "run_id", "device", "model", "seed", "cost", "cost_ratio",
@@ -233,7 +234,7 @@ with left:
             "change": st.column_config.NumberColumn("change", format="%+.2f"),
             "equal_cost_verdict": st.column_config.TextColumn("vs equal cost"),
             "n_samples": st.column_config.NumberColumn("samples", format="%d"),
-            "paper": st.column_config.LinkColumn("paper", display_text=r"/papers\?paper=(.*)",
+            "paper": st.column_config.LinkColumn("paper", display_text=r"papers\?paper=(.*)",
                                                  help="the demo's first catalog paper on the Papers page"),
         })
     st.download_button("CSV of this table", lb.to_csv(entries), file_name="diffatlas-leaderboard.csv",
