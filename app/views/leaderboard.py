@@ -8,6 +8,7 @@ only within a group of one quality metric, model, sample size and device). The f
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import streamlit as st
 
@@ -53,11 +54,23 @@ def empty_store(store: ResultsStore) -> None:
         st.rerun()
 
 
+def store_signature(store: ResultsStore) -> tuple:
+    """What changes when a run is written: the run count and the database and journal files' times and sizes."""
+    files = (store.path, store.path.with_name(store.path.name + "-wal"))
+    return (store.count(),) + tuple((f.stat().st_mtime_ns, f.stat().st_size) if f.exists() else None for f in files)
+
+
+@st.cache_data(max_entries=4, show_spinner="Reading the results store...")
+def read_board(path: str, signature: tuple) -> lb.Board:
+    """The board of the store at `path`, read again only when `signature` changes (about 10 ms a run)."""
+    return lb.collect(ResultsStore(Path(path)).results())
+
+
 store = open_store()
 if note := st.session_state.pop("leaderboard_imported", None):
     st.success(md(note))
 try:
-    board = lb.collect(store.results())
+    board = read_board(str(store.path), store_signature(store))
 except ResultsStoreError as exc:
     st.error(str(exc))
     st.stop()
