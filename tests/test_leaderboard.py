@@ -321,7 +321,7 @@ def test_empty_page_says_how_to_fill_it_and_imports_the_committed_runs(make_app,
 
 # -- a run on a user's own model (fidelity: PSNR against the full-cost output) ----------------------
 @pytest.mark.skipif("psnr_seeds" not in Row.__dataclass_fields__, reason="the fidelity harness has not landed yet")
-def test_a_fidelity_run_ranks_by_psnr_against_the_full_cost_output():
+def test_a_fidelity_run_ranks_by_psnr_against_the_full_cost_output(tmp_path):
     """Made-up scores on the committed quantization run's rows, in the form a run on a user's model has them."""
     data = stored("quantization")
     data.update(anchors={"fidelity": True, "samples": 8}, model={"source": "user", "class": "UNet2DModel", "key": "k1"},
@@ -339,3 +339,7 @@ def test_a_fidelity_run_ranks_by_psnr_against_the_full_cost_output():
     assert (e.ci_low, e.ci_high) == pytest.approx((e.change - half, e.change + half))
     assert e.loss == -e.change and e.model == "user:UNet2DModel:k1" and "PSNR" in e.group
     assert e.pareto  # the closest agreement is on the front unless a faster row agrees as well
+    db = tmp_path / "fidelity.sqlite"
+    ResultsStore(db).record(data)
+    res = invoke(db)
+    assert res.exit_code == 0 and "PSNR vs full cost output" in res.output and "PSNR dB, " in res.output, res.output

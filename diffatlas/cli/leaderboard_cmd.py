@@ -93,6 +93,7 @@ def _write_csv(path: Path, text: str) -> None:
 
 def _print_groups(entries) -> None:
     """One table per comparable group, fastest first, then the legend."""
+    from .. import leaderboard as lb
     from ..report import table
 
     groups: dict[str, list] = {}
@@ -102,7 +103,11 @@ def _print_groups(entries) -> None:
         front = sum(e.pareto for e in members)
         click.echo(f"\n{group}: {_count(len(members), 'entry', 'entries')}, {front} on the Pareto front, from "
                    f"{_count(len({e.run_id for e in members}), 'run')} of {_count(len({e.demo for e in members}), 'demo')}")
-        click.echo(table([_cells(e) for e in members], TABLE_COLUMNS))
+        # a fidelity group's score is the row's own agreement with the full-cost output, not a difference
+        quality = "change" if lb.LOWER_IS_BETTER.get(members[0].metric or "fd", True) else \
+            f"{members[0].metric}_vs_full_cost_output"
+        cells = [dict(_cells(e), **{quality: e.change}) for e in members]
+        click.echo(table(cells, [quality if c == "change" else c for c in TABLE_COLUMNS]))
     click.echo("\n" + textwrap.fill(LEGEND, 110))
 
 
