@@ -182,7 +182,7 @@ def draw_chart(df) -> None:
                                  "change": ":.2f", "verdict": True, "equal_cost_verdict": True, "front": True,
                                  "n_samples": True, "y": False, "up": False, "down": False, "panel": False,
                                  "role": True},
-                     labels={"speedup": "speed-up", "y": "quality change vs full cost",
+                     labels={"speedup": "speed-up", "y": "quality vs full cost (panel's metric)",
                              "equal_cost_verdict": "vs equal cost", "front": "on the Pareto front",
                              "run_id": "run", "n_samples": "samples"})
     front = data[data["pareto"]].sort_values("speedup")
@@ -201,7 +201,9 @@ def draw_chart(df) -> None:
         ticks = [t for t in (-1000, -100, -10, -1, 0, 1, 10, 100, 1000, 10000)
                  if data["y"].min() - 0.5 <= symlog(t) <= data["y"].max() + 0.5]
         fig.update_yaxes(tickvals=[symlog(t) for t in ticks], ticktext=[f"{t:+g}" if t else "0" for t in ticks])
-    fig.update_xaxes(tickformat="~g")
+    if data["metric"].nunique() > 1:  # FD and PSNR panels: their y axes measure different things
+        fig.update_yaxes(matches=None, showticklabels=True)
+    fig.update_xaxes(tickformat="~g", showticklabels=True)
     fig.update_layout(height=560 if len(panels) <= 3 else 940, margin=dict(t=40, l=10, r=10, b=10),
                       legend=dict(title="demo, role", orientation="h", yanchor="top", y=-0.14, x=0))
     st.plotly_chart(fig, key="leaderboard_chart")
