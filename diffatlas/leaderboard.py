@@ -154,7 +154,7 @@ def quality_metric(result: DemoResult) -> str:
     return "fd"
 
 
-def full_cost_of(result: DemoResult, method: str) -> Optional[str]:
+def full_cost_of(result: DemoResult, method: str, seen: frozenset = frozenset()) -> Optional[str]:
     """The full-cost row `method` is measured against.
 
     The run's own full-cost comparison of it; else (an equal-cost row) the full-cost reference of the technique
@@ -164,8 +164,8 @@ def full_cost_of(result: DemoResult, method: str) -> Optional[str]:
         if c.technique == method and c.reference_role == "full-cost":
             return c.reference
     for c in result.comparisons:
-        if c.reference == method and c.reference_role == "equal-cost":
-            return full_cost_of(result, c.technique) if c.technique != method else None
+        if c.reference == method and c.reference_role == "equal-cost" and c.technique not in seen | {method}:
+            return full_cost_of(result, c.technique, seen | {method})
     return result.baseline or None
 
 

@@ -109,6 +109,17 @@ def test_a_row_the_demo_did_not_compare_gets_the_same_paired_interval(board):
     assert entry(board, "solvers", "DDIM 10").equal_cost_verdict == "is the equal-cost baseline"
 
 
+def test_equal_cost_rows_pointing_at_each_other_fall_back_to_the_runs_baseline():
+    from reference_impls.core.result import DemoResult
+
+    data = stored("caching")
+    a, b = "DDIM 33", "DDIM 28"
+    data["comparisons"] = [dict(c, technique=a, reference=b) for c in data["comparisons"][:1]] + \
+        [dict(c, technique=b, reference=a, reference_role="equal-cost") for c in data["comparisons"][:1]]
+    data["comparisons"][0]["reference_role"] = "equal-cost"
+    assert lb.full_cost_of(DemoResult.from_json(data), a) == data["baseline"]
+
+
 def test_groups_keep_sample_sizes_apart(board):
     groups = {e.group for e in board.entries}
     sizes = {e.n_samples for e in board.entries}
