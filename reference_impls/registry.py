@@ -28,6 +28,7 @@ DEMO_MODULES = (
     "architecture.backbone",
     "compression.pruning",
     "compression.quantization",
+    "design.guidance",
     "design.latent",
 )
 DTYPE_NAMES = ("fp32", "bf16", "fp16")

@@ -6,8 +6,9 @@
     python -m reference_impls.train narrow       # quantization demo's equal-bytes fp32 baseline
     python -m reference_impls.train dit          # the tiny DiT (core/dit.py) and a U-Net with its training config
     python -m reference_impls.train pruned       # pruning demo: pruned + fine-tuned and same-MACs scratch UNets
+    python -m reference_impls.train guidance     # guidance demo: class-conditional UNet (from the teacher) + noise-aware classifier
     python -m reference_impls.train latent       # latent demo: autoencoders (f=2, f=4) and latent UNets
-    python -m reference_impls.train all          # every committed checkpoint (classifier, teacher, students, dit, narrow, pruned)
+    python -m reference_impls.train all          # every committed checkpoint (classifier, teacher, students, dit, narrow, pruned, guidance)
 
 Weights go to reference_impls/weights/ (or --out DIR) with a JSON sidecar that
 records this command, the configs, the data hash and the library versions.
@@ -92,6 +93,12 @@ def train_unet_matched(out: Path, force: bool) -> None:
     print(f"saved equal-budget U-Net unet-{key}: {info}", flush=True)
 
 
+def train_guidance(out: Path, force: bool) -> None:
+    from .design import guidance
+
+    guidance.train_and_save(out, force, device=device.pick_device())
+
+
 def train_latent(out: Path, force: bool) -> None:
     from .design import latent
 
@@ -101,7 +108,7 @@ def train_latent(out: Path, force: bool) -> None:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m reference_impls.train", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["teacher", "classifier", "students", "narrow", "dit", "pruned", "latent", "all"])
+    parser.add_argument("what", choices=["teacher", "classifier", "students", "narrow", "dit", "pruned", "latent", "guidance", "all"])
     parser.add_argument("--out", type=Path, default=paths.WEIGHTS_DIR)
     parser.add_argument("--force", action="store_true")
     args = parser.parse_args(argv)
@@ -119,6 +126,8 @@ def main(argv=None) -> None:
         train_narrow(args.out, args.force)
     if args.what in ("pruned", "all"):
         train_pruned(args.out, args.force)
+    if args.what in ("guidance", "all"):
+        train_guidance(args.out, args.force)
     if args.what in ("latent", "all"):
         train_latent(args.out, args.force)
     print(f"done in {time.time() - started:.0f}s")

@@ -12,7 +12,7 @@ from diffatlas.cli import main
 from diffatlas.results import ResultsStore
 
 DEMO_IDS = {"solvers", "scheduling", "truncated", "distillation", "caching", "pruning", "quantization", "runtime",
-            "parallel", "backbone", "latent"}
+            "parallel", "backbone", "latent", "guidance"}
 
 
 def test_demo_list_names_every_demo_with_nodes_and_runtime():
