@@ -16,11 +16,20 @@ Diffusion Models", CVPR 2022)
     Here: a tiny diffusers `AutoencoderKL` (1 channel; f=2 gives 2x8x8 latents
     from 16x16 digits, f=4 gives 4x4x4), trained with L1 reconstruction plus
     1e-6 x KL; a latent `UNet2DModel` with exactly the teacher's channels,
-    blocks and attention, trained on the scaled posterior means with the
+    blocks and attention, trained on the normalised posterior means with the
     teacher's own recipe (v-prediction, DDPM linear betas, AdamW, cosine,
-    EMA; the same 8,000 steps at batch 64). Only the input size differs, so
-    one latent step costs about a quarter (f=2) or a sixteenth (f=4) of a
-    pixel step.
+    EMA, batch 64) for 2,000 steps: with the autoencoder's 600 steps, the
+    f=2 model's whole training costs what 1,000 pixel steps do (counted
+    FLOPs), so the committed 1,000-step pixel UNet is its equal-training
+    baseline. Only the input size differs, so one latent step costs about a
+    quarter (f=2) or a sixteenth (f=4) of a pixel step.
+
+    Two latent normalisations, each with its own latent UNet: "scalar" is
+    LDM's (one std over all latents, Stable Diffusion's 0.18215); "channel"
+    standardises each channel (diffusers' latents_mean / latents_std). With
+    a KL weight of 1e-6 the channels' spreads differ several-fold (f=2: std
+    0.36 and 2.7), and one scalar leaves the narrow channel far below the
+    noise the diffusion model sees.
 
 The caveat, plainly
     The 16x16 digits are bilinear upsamples of 8x8 images: a 16x16 digit
@@ -76,6 +85,8 @@ from ..core.training import FULL_TRAIN, TrainConfig, diffusion_loss, load_teache
 
 FACTORS = (2, 4)
 SAMPLERS = ("ddim", "dpmsolver++")
+NORMS = ("scalar", "channel")  # how latents are brought to unit variance (see latent_stats)
+NORM_LABELS = {"scalar": "scalar", "channel": "per-channel"}
 
 
 # ---------------------------------------------------------------------------
@@ -202,9 +213,32 @@ def reconstruct(vae, x: torch.Tensor) -> torch.Tensor:
     return vae.decode(encode(vae, x)).sample
 
 
-def latent_scale_factor(vae, scale: Scale = DEFAULT_SCALE) -> float:
-    """1 / std of the training digits' latents (LDM's rescaling to unit variance)."""
-    return float(1.0 / encode(vae, digits_split(scale.image_size).train_x).std())
+def latent_stats(vae, norm: str = "scalar", scale: Scale = DEFAULT_SCALE) -> tuple[list, list]:
+    """Per-channel (mean, std) that map the training digits' latents to unit variance.
+
+    "scalar" is LDM's rescaling: one std over every latent, no shift (Stable
+    Diffusion's 0.18215 = 1 / std). "channel" standardises each latent channel
+    on its own (diffusers' `latents_mean` / `latents_std`): a KL-1e-6
+    autoencoder's channels differ several-fold in spread, and one scalar leaves
+    the narrow channel far below the noise level the diffusion model sees.
+    """
+    z = encode(vae, digits_split(scale.image_size).train_x).cpu()
+    channels = z.shape[1]
+    if norm == "scalar":
+        return [0.0] * channels, [float(z.std())] * channels
+    if norm == "channel":
+        return z.mean((0, 2, 3)).tolist(), z.std((0, 2, 3)).tolist()
+    raise ValueError(f"unknown latent normalisation {norm!r}; use one of {', '.join(NORMS)}")
+
+
+def normalise(z: torch.Tensor, mean: list, std: list) -> torch.Tensor:
+    m, s = (torch.tensor(v, dtype=z.dtype, device=z.device)[None, :, None, None] for v in (mean, std))
+    return (z - m) / s
+
+
+def denormalise(z: torch.Tensor, mean: list, std: list) -> torch.Tensor:
+    m, s = (torch.tensor(v, dtype=z.dtype, device=z.device)[None, :, None, None] for v in (mean, std))
+    return z * s + m
 
 
 # ---------------------------------------------------------------------------
@@ -224,9 +258,10 @@ def make_latent_unet(factor: int, scale: Scale = DEFAULT_SCALE):
     return UNet2DModel(**latent_unet_config(factor, scale))
 
 
-def latent_key(factor: int, cfg: TrainConfig = LATENT_TRAIN, scale: Scale = DEFAULT_SCALE) -> str:
-    return config_hash("latent-unet", vae_key(factor, AE_TRAIN, scale), latent_unet_config(factor, scale),
-                       SCHEDULE_CONFIG, cfg.to_dict())
+def latent_key(factor: int, cfg: TrainConfig = LATENT_TRAIN, scale: Scale = DEFAULT_SCALE, norm: str = "scalar") -> str:
+    parts = ("latent-unet", vae_key(factor, AE_TRAIN, scale), latent_unet_config(factor, scale), SCHEDULE_CONFIG,
+             cfg.to_dict()) + (() if norm == "scalar" else (norm,))
+    return config_hash(*parts)
 
 
 def train_latent_unet(factor: int, latents: torch.Tensor, cfg: TrainConfig, device: torch.device,
@@ -269,28 +304,38 @@ def train_latent_unet(factor: int, latents: torch.Tensor, cfg: TrainConfig, devi
 
 
 def load_latent(factor: int, device: torch.device, scale: Scale = DEFAULT_SCALE, train_if_missing: bool = True,
-                progress=None, save_to: Optional[Path] = None):
-    """(latent UNet, autoencoder, latent scale factor, where) for `factor` at `scale`, training what is missing."""
+                progress=None, save_to: Optional[Path] = None, norm: str = "scalar"):
+    """(latent UNet, autoencoder, (mean, std) of the latents, where) for `factor` at `scale`, training what is missing."""
     vae, vae_where = load_vae(factor, device, scale, train_if_missing, progress, save_to)
-    key = latent_key(factor, LATENT_TRAIN, scale)
+    key = latent_key(factor, LATENT_TRAIN, scale, norm)
     path, where = find_checkpoint("latent-unet", key)
     unet = make_latent_unet(factor, scale)
     if path is None:
         if not train_if_missing:
             raise FileNotFoundError(f"no checkpoint for latent-unet-{key}; run 'python -m reference_impls.train latent'")
-        sf = latent_scale_factor(vae, scale)
-        latents = sf * encode(vae, digits_split(scale.image_size).train_x).cpu()
+        mean, std = latent_stats(vae, norm, scale)
+        latents = normalise(encode(vae, digits_split(scale.image_size).train_x).cpu(), mean, std)
         trained, info = train_latent_unet(factor, latents, LATENT_TRAIN, device, scale, progress,
                                           log_every=0 if scale.is_default else 500)
         meta = training_meta(LATENT_TRAIN, _command("latent", scale),
-                             dict(info, factor=factor, latent_scale_factor=sf, vae_key=vae_key(factor, AE_TRAIN, scale)),
+                             dict(info, factor=factor, latent_norm=norm, latent_mean=mean, latent_std=std,
+                                  vae_key=vae_key(factor, AE_TRAIN, scale)),
                              latent_unet_config(factor, scale), digits_split(scale.image_size).data_hash,
                              scale.image_size)
         path = save_checkpoint(trained, "latent-unet", key, save_to or cache_dir(), meta)
         where = "trained now"
     load_weights(unet, path)
-    sf = json.loads(path.with_suffix(".json").read_text())["latent_scale_factor"]
-    return unet.to(device).eval(), vae, sf, where if vae_where == where else f"{where} (autoencoder: {vae_where})"
+    return unet.to(device).eval(), vae, sidecar_stats(path), where if vae_where == where else \
+        f"{where} (autoencoder: {vae_where})"
+
+
+def sidecar_stats(path: Path) -> tuple[list, list]:
+    """The latent (mean, std) a latent UNet was trained with, from its sidecar (older ones: one scale factor)."""
+    meta = json.loads(path.with_suffix(".json").read_text())
+    if "latent_std" in meta:
+        return meta["latent_mean"], meta["latent_std"]
+    channels = meta["model_config"]["in_channels"]
+    return [0.0] * channels, [1.0 / meta["latent_scale_factor"]] * channels
 
 
 # ---------------------------------------------------------------------------
@@ -358,16 +403,19 @@ def train_committed(out: Path, force: bool = False, factors=FACTORS, equal: bool
             save_checkpoint(vae, "vae", key, out, training_meta(AE_TRAIN, "python -m reference_impls.train latent",
                                                                 dict(info, factor=f), vae_config(f)))
             print(f"saved vae-{key}: {info}", flush=True)
-        key = latent_key(f)
-        if force or not verify_checkpoint("latent-unet", key, out):
+        for norm in NORMS:
+            key = latent_key(f, norm=norm)
+            if not force and verify_checkpoint("latent-unet", key, out):
+                continue
             vae = load_weights(make_vae(f), verify_checkpoint("vae", vae_key(f), out)).to(device).eval()
-            sf = latent_scale_factor(vae)
-            latents = sf * encode(vae, digits_split().train_x).cpu()
-            print(f"training latent UNet latent-unet-{key} (f={f}, scale factor {sf:.4f}) on {device}: {LATENT_TRAIN}",
-                  flush=True)
+            mean, std = latent_stats(vae, norm)
+            latents = normalise(encode(vae, digits_split().train_x).cpu(), mean, std)
+            print(f"training latent UNet latent-unet-{key} (f={f}, {norm} normalisation, std {std}) on {device}: "
+                  f"{LATENT_TRAIN}", flush=True)
             unet, info = train_latent_unet(f, latents, LATENT_TRAIN, device)
             meta = training_meta(LATENT_TRAIN, "python -m reference_impls.train latent",
-                                 dict(info, factor=f, latent_scale_factor=sf, vae_key=vae_key(f)), latent_unet_config(f))
+                                 dict(info, factor=f, latent_norm=norm, latent_mean=mean, latent_std=std,
+                                      vae_key=vae_key(f)), latent_unet_config(f))
             save_checkpoint(unet, "latent-unet", key, out, meta)
             print(f"saved latent-unet-{key}: {info}", flush=True)
     cfg = equal_train_config()
@@ -392,10 +440,10 @@ class LatentSampler(torch.nn.Module):
     latent UNet at the working batch size. Any other shape goes to the UNet as is.
     """
 
-    def __init__(self, unet, vae, scale_factor: float, image_size: int):
+    def __init__(self, unet, vae, stats: tuple[list, list], image_size: int):
         super().__init__()
         self.unet, self.post_quant_conv, self.decoder = unet, vae.post_quant_conv, vae.decoder
-        self.scale_factor = scale_factor
+        self.mean, self.std = stats
         self.latent = (unet.config.in_channels, unet.config.sample_size, unet.config.sample_size)
         self.pixel = (1, image_size, image_size)
 
@@ -405,8 +453,8 @@ class LatentSampler(torch.nn.Module):
         return self.unet(x, t)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Scaled latents -> images: undo the scale factor, then the autoencoder's decoder."""
-        z = z / self.scale_factor
+        """Normalised latents -> images: undo the normalisation, then the autoencoder's decoder."""
+        z = denormalise(z, self.mean, self.std)
         if self.post_quant_conv is not None:
             z = self.post_quant_conv(z)
         return self.decoder(z)
@@ -475,21 +523,27 @@ def equal_cost_steps(latent_flops: float, pixel_step_flops: float) -> int:
 
 
 def _load_models(params: dict, scale: Scale, ctx: RunContext) -> dict:
-    """factor -> (LatentSampler, autoencoder, where) for every factor of the run (trained on first use if missing)."""
+    """(factor, norm) -> (LatentSampler, autoencoder, where) for the run (trained on first use if missing)."""
+    wanted = [(f, norm) for f in params["factors"] for norm in params["norms"]]
     out = {}
-    for i, f in enumerate(params["factors"]):
-        ctx.progress.stage(0.02 + 0.2 * i / len(params["factors"]), 0.02 + 0.2 * (i + 1) / len(params["factors"]))
-        ctx.progress.report(0.0, f"loading the f={f} autoencoder and latent UNet")
-        unet, vae, sf, where = load_latent(f, ctx.device, scale, progress=ctx.progress.report)
-        out[f] = (LatentSampler(unet, vae, sf, scale.image_size).to(ctx.device).eval(), vae, where)
+    for i, (f, norm) in enumerate(wanted):
+        ctx.progress.stage(0.02 + 0.2 * i / len(wanted), 0.02 + 0.2 * (i + 1) / len(wanted))
+        ctx.progress.report(0.0, f"loading the f={f} autoencoder and its latent UNet ({norm} normalisation)")
+        unet, vae, stats, where = load_latent(f, ctx.device, scale, progress=ctx.progress.report, norm=norm)
+        out[(f, norm)] = (LatentSampler(unet, vae, stats, scale.image_size).to(ctx.device).eval(), vae, where)
     return out
+
+
+def _autoencoders(models: dict) -> dict:
+    """factor -> (a LatentSampler, the autoencoder): one entry per autoencoder."""
+    return {f: (model, vae) for (f, _), (model, vae, _) in models.items()}
 
 
 def _recon_table(models: dict, scale: Scale) -> list[dict]:
     """Per autoencoder, on the held-out digits: MSE, PSNR and the FD of their reconstructions (0 = lossless)."""
     held = digits_split(scale.image_size).test_x
     rows = []
-    for f, (sampler, vae, _) in models.items():
+    for f, (sampler, vae) in _autoencoders(models).items():
         recon = reconstruct(vae, held.to(next(vae.parameters()).device)).clamp(-1, 1).cpu()
         mse = ((recon - held) ** 2).flatten(1).mean(1)
         rows.append({"autoencoder": f"f={f}", "latent": "x".join(map(str, sampler.latent)),
@@ -497,7 +551,7 @@ def _recon_table(models: dict, scale: Scale) -> list[dict]:
                      "pixels per image": scale.image_size ** 2, "held-out MSE": round(float(mse.mean()), 5),
                      "held-out PSNR dB": round(float((10 * torch.log10(4.0 / mse)).mean()), 2),
                      "FD held-out recon vs held-out": round(metrics.fd(metrics.live(metrics.embed(recon)[0])), 3),
-                     "latent scale factor": round(sampler.scale_factor, 4)})
+                     "latent std per channel": [round(v, 3) for v in latent_stats(vae, "channel", scale)[1]]})
     return rows
 
 
@@ -528,7 +582,7 @@ def _training_table(params: dict, scale: Scale) -> list[dict]:
     for f in params["factors"]:
         ae = row(f"autoencoder f={f}", AE_TRAIN.steps, AE_TRAIN.batch_size, flops[f"vae f={f}"],
                  _train_seconds("vae", vae_key(f, AE_TRAIN, scale)))
-        lat = row(f"latent UNet f={f}", LATENT_TRAIN.steps, LATENT_TRAIN.batch_size, flops[f"latent f={f}"],
+        lat = row(f"latent UNet f={f} (each normalisation)", LATENT_TRAIN.steps, LATENT_TRAIN.batch_size, flops[f"latent f={f}"],
                   _train_seconds("latent-unet", latent_key(f, LATENT_TRAIN, scale)))
         total = AE_TRAIN.steps * flops[f"vae f={f}"] + LATENT_TRAIN.steps * flops[f"latent f={f}"]
         rows += [ae, lat, {"model": f"latent f={f} total", "TFLOPs total": round(total / 1e12, 2),
@@ -553,11 +607,12 @@ def _methods(params: dict, teacher, models: dict, equal_model, scale: Scale, flo
                 f"pixel {LABELS[sampler]} {steps}", pixel_fn(sampler, steps), steps,
                 "full-cost" if first else "reference", extra=dict(info, steps=steps, space="pixel", model="teacher")))
             first = False
-            for f, (model, _, where) in models.items():
+            for (f, norm), (model, _, where) in models.items():
                 cost = steps * flops[f"latent f={f}"] + flops[f"decoder f={f}"]
-                add(("latent", sampler, steps, f), harness.Method(
-                    f"latent f={f} {LABELS[sampler]} {steps}", latent_fn(sampler, steps, model), steps, "technique",
-                    model=model, extra=dict(info, steps=steps, space=f"latent f={f}", model=where,
+                add(("latent", sampler, steps, f, norm), harness.Method(
+                    f"latent f={f} {NORM_LABELS[norm]} {LABELS[sampler]} {steps}", latent_fn(sampler, steps, model),
+                    steps, "technique", model=model,
+                    extra=dict(info, steps=steps, space=f"latent f={f}", norm=norm, model=where,
                                             latent="x".join(map(str, model.latent)),
                                             decoder_mflops=round(flops[f"decoder f={f}"] / 1e6, 3))))
                 k = equal_cost_steps(cost, flops["pixel"])
@@ -572,7 +627,7 @@ def _methods(params: dict, teacher, models: dict, equal_model, scale: Scale, flo
                         extra=dict(info, steps=steps, space="pixel", model=f"teacher recipe, {cfg_steps} steps")))
     add(("digits",), harness.Method("training digits (no model)", digits_fn(scale.image_size), 0, "reference",
                                     extra={"space": "data", "model": "none (the digits themselves; the parameter columns are the teacher's)"}))
-    for f, (_, vae, _) in models.items():
+    for f, (_, vae) in _autoencoders(models).items():
         add(("recon", f), harness.Method(f"autoencoder f={f} reconstructions", digits_fn(scale.image_size, vae), 0,
                                          "reference", model=Reconstruction(vae), extra={"space": f"latent f={f}"}))
     return methods, labels
@@ -584,18 +639,24 @@ def _comparisons(params: dict, measured, labels: dict, flops: dict) -> list:
         for steps in params["steps"]:
             pixel = labels[("pixel", sampler, steps)]
             for f in params["factors"]:
-                latent = labels[("latent", sampler, steps, f)]
                 cost = steps * flops[f"latent f={f}"] + flops[f"decoder f={f}"]
                 equal = labels[("equal", sampler, steps, f)]
                 k = measured.row(equal).nfe_expected
-                out += measured.compare(latent, pixel, "same sampler and steps on pixels")
-                out += measured.compare(latent, equal, f"equal sampling FLOPs: {cost / 1e6:.1f}M (decoder included) "
-                                                       f"vs {k * flops['pixel'] / 1e6:.1f}M")
-                if f == 2 and ("trained", sampler, steps) in labels:
-                    out += measured.compare(latent, labels[("trained", sampler, steps)], "equal training compute")
+                for norm in params["norms"]:
+                    latent = labels[("latent", sampler, steps, f, norm)]
+                    out += measured.compare(latent, pixel, "same sampler and steps on pixels")
+                    out += measured.compare(latent, equal, f"equal sampling FLOPs: {cost / 1e6:.1f}M (decoder "
+                                                           f"included) vs {k * flops['pixel'] / 1e6:.1f}M")
+                    if f == 2 and ("trained", sampler, steps) in labels:
+                        out += measured.compare(latent, labels[("trained", sampler, steps)], "equal training compute")
+                if len(params["norms"]) == 2:
+                    out += measured.compare(labels[("latent", sampler, steps, f, "channel")],
+                                            labels[("latent", sampler, steps, f, "scalar")],
+                                            "per-channel vs LDM's scalar latent normalisation")
             if 2 in params["factors"] and 4 in params["factors"]:
-                out += measured.compare(labels[("latent", sampler, steps, 4)], labels[("latent", sampler, steps, 2)],
-                                        "f=4 vs f=2")
+                for norm in params["norms"]:
+                    out += measured.compare(labels[("latent", sampler, steps, 4, norm)],
+                                            labels[("latent", sampler, steps, 2, norm)], "f=4 vs f=2")
     for f in params["factors"]:
         out += measured.compare(labels[("recon", f)], labels[("digits",)], "what the autoencoder alone adds")
     return out
@@ -614,7 +675,7 @@ def run(params: dict, ctx: RunContext):
     size = scale.image_size
     t = torch.tensor([500], device=ctx.device)
     flops = {"pixel": forward_flops(lambda: teacher(torch.zeros(1, 1, size, size, device=ctx.device), t))}
-    for f, (model, _, _) in models.items():
+    for f, (model, _) in _autoencoders(models).items():
         z = torch.zeros((1, *model.latent), device=ctx.device)
         flops[f"latent f={f}"] = forward_flops(lambda: model(z, t))
         flops[f"decoder f={f}"] = forward_flops(lambda: model.decode(z))
@@ -627,7 +688,7 @@ def run(params: dict, ctx: RunContext):
     ctx.progress.stage(0.99, 1.0).report(0.0, "reconstruction floor and training compute")
     notes = [CAVEAT, "FLOPs per network call (batch 1, counted): pixel UNet " f"{flops['pixel'] / 1e6:.2f}M; " +
              "; ".join(f"latent UNet f={f} {flops[f'latent f={f}'] / 1e6:.2f}M, decoder f={f} "
-                       f"{flops[f'decoder f={f}'] / 1e6:.2f}M (once per sample)" for f in models) +
+                       f"{flops[f'decoder f={f}'] / 1e6:.2f}M (once per sample)" for f in params["factors"]) +
              ". The equal-cost pixel row takes the step count whose FLOPs are closest to the latent sampler's.",
              "The reconstruction rows score a draw of training digits decoded from their latents against the "
              "unreconstructed draw (same digits per seed): the FD the autoencoder alone adds. Train-seconds are from "
@@ -635,10 +696,11 @@ def run(params: dict, ctx: RunContext):
     tables = {"autoencoder reconstruction of the held-out digits": _recon_table(models, scale),
               "training compute (FLOPs counted by torch, forward and backward, at batch 64)":
                   _training_table(params, scale)}
-    latent_info = {f"f={f}": {"key": latent_key(f, LATENT_TRAIN, scale), "vae_key": vae_key(f, AE_TRAIN, scale),
-                              "source": where, "scale_factor": model.scale_factor,
-                              "parameters_unet_and_decoder": sum(p.numel() for p in model.parameters())}
-                   for f, (model, _, where) in models.items()}
+    latent_info = {f"f={f} {norm}": {"key": latent_key(f, LATENT_TRAIN, scale, norm), "source": where,
+                                     "vae_key": vae_key(f, AE_TRAIN, scale), "latent_mean": model.mean,
+                                     "latent_std": model.std,
+                                     "parameters_unet_and_decoder": sum(p.numel() for p in model.parameters())}
+                   for (f, norm), (model, _, where) in models.items()}
     return harness.result(measured, comparisons, params, notes=notes, tables=tables, model=dict(info, latent=latent_info),
                           equal_cost="the pixel teacher with the same sampler at the step count whose FLOPs per "
                                      "sample match the latent sampler's (decoder pass included)")
@@ -675,12 +737,14 @@ DEMO = Demo(
               help="sampler steps of the pixel teacher and the latent models"),
         Param(name="factors", type=int, many=True, quick=[2, 4], full=[2, 4], choices=FACTORS,
               help="autoencoder downsampling factors (2: 2x8x8 latents from 16x16, 4: 4x4x4)"),
+        Param(name="norms", type=str, many=True, quick=list(NORMS), full=list(NORMS), choices=NORMS,
+              help="latent normalisation: scalar (LDM: one std) and/or channel (each channel to unit variance)"),
         Param(name="equal_training", type=bool, quick=True, full=True,
               help="add the pixel UNet trained with the f=2 latent model's training FLOPs (autoencoder included)"),
     ),
     run=run,
     check=_check,
-    smoke=dict(n_samples=64, seeds=2, steps=[4], factors=[2], equal_training=False),
+    smoke=dict(n_samples=64, seeds=2, steps=[4], factors=[2], norms=["channel"], equal_training=False),
     module=__name__,
     same_cost_per_nfe=False,
     quick_seconds=60,

@@ -19,8 +19,23 @@ CPU = torch.device("cpu")
 @pytest.mark.parametrize("factor", latent.FACTORS)
 def test_committed_checkpoints_pass_the_hash_check(factor):
     assert verify_checkpoint("vae", latent.vae_key(factor), WEIGHTS_DIR), "run 'python -m reference_impls.train latent'"
-    assert verify_checkpoint("latent-unet", latent.latent_key(factor), WEIGHTS_DIR)
+    for norm in latent.NORMS:
+        assert verify_checkpoint("latent-unet", latent.latent_key(factor, norm=norm), WEIGHTS_DIR), norm
     assert verify_checkpoint("unet", teacher_key(latent.equal_train_config()), WEIGHTS_DIR)
+
+
+@pytest.mark.parametrize("norm", latent.NORMS)
+def test_the_latent_statistics_in_the_sidecar_are_those_of_the_committed_autoencoder(norm):
+    unet, vae, (mean, std), where = latent.load_latent(2, CPU, train_if_missing=False, norm=norm)
+    assert where == "committed"
+    want_mean, want_std = latent.latent_stats(vae, norm)
+    assert mean == pytest.approx(want_mean, abs=1e-4) and std == pytest.approx(want_std, rel=1e-4)
+    z = latent.normalise(latent.encode(vae, digits_split().train_x), mean, std)
+    if norm == "channel":
+        assert z.std((0, 2, 3)) == pytest.approx(torch.ones(2), abs=1e-3)
+    else:
+        assert float(z.std()) == pytest.approx(1.0, abs=1e-3)
+    assert torch.allclose(latent.denormalise(z, mean, std), latent.encode(vae, digits_split().train_x), atol=1e-4)
 
 
 def test_a_corrupted_checkpoint_fails_the_check(tmp_path):
@@ -50,8 +65,8 @@ def test_reconstruction_round_trip_and_latent_shape(factor, shape):
 
 
 def test_the_sampler_decodes_and_its_counted_flops_include_the_decoder():
-    unet, vae, sf, _ = latent.load_latent(2, CPU, train_if_missing=False)
-    model = latent.LatentSampler(unet, vae, sf, 16).eval()
+    unet, vae, stats, _ = latent.load_latent(2, CPU, train_if_missing=False, norm="channel")
+    model = latent.LatentSampler(unet, vae, stats, 16).eval()
     assert sum(p.numel() for p in model.parameters()) < sum(p.numel() for p in unet.parameters()) + \
         sum(p.numel() for p in vae.parameters())  # the encoder is not part of sampling
     z = torch.zeros((1, *model.latent))
@@ -75,8 +90,8 @@ def test_latent_noise_is_deterministic_per_seed():
 
 
 def test_the_warm_up_shape_is_replaced_by_latents():
-    unet, vae, sf, _ = latent.load_latent(4, CPU, train_if_missing=False)
-    model = latent.LatentSampler(unet, vae, sf, 16)
+    unet, vae, stats, _ = latent.load_latent(4, CPU, train_if_missing=False)
+    model = latent.LatentSampler(unet, vae, stats, 16)
     with torch.no_grad():
         out = model(harness.make_noise(3, 0, CPU), torch.full((3,), 500)).sample
     assert out.shape == (3, 4, 4, 4)
@@ -112,15 +127,15 @@ def test_smoke_run_has_every_role_and_compares_latent_with_both_baselines(tmp_pa
     result = latent.run(params, ctx)
     roles = {r.method: r.role for r in result.rows}
     assert roles["pixel DDIM 4"] == "full-cost" and result.rows[0].method == "pixel DDIM 4"
-    assert roles["latent f=2 DDIM 4"] == "technique"
+    assert roles["latent f=2 per-channel DDIM 4"] == "technique"
     equal = [m for m, role in roles.items() if role == "equal-cost"]
     assert equal and all(result.row(m).nfe < 4 for m in equal)
     assert roles["autoencoder f=2 reconstructions"] == roles["training digits (no model)"] == "reference"
-    tech, full = result.row("latent f=2 DDIM 4"), result.row("pixel DDIM 4")
+    tech, full = result.row("latent f=2 per-channel DDIM 4"), result.row("pixel DDIM 4")
     assert tech.nfe == 4 and tech.flops_per_sample < full.flops_per_sample
     assert tech.extra["decoder_mflops"] > 0
     pairs = {(c.technique, c.reference) for c in result.comparisons}
-    assert ("latent f=2 DDIM 4", "pixel DDIM 4") in pairs and ("latent f=2 DDIM 4", equal[0]) in pairs
+    assert ("latent f=2 per-channel DDIM 4", "pixel DDIM 4") in pairs and ("latent f=2 per-channel DDIM 4", equal[0]) in pairs
     assert ("autoencoder f=2 reconstructions", "training digits (no model)") in pairs
     assert any(n.startswith("Caveat") for n in result.notes)
     assert set(result.tables) == {"autoencoder reconstruction of the held-out digits",
