@@ -694,6 +694,8 @@ DEMO = Demo(
     smoke=dict(n_samples=50, seeds=2, batch=50, steps=4, baseline_steps=8, cfg_scales=[3.0], cg_scales=[2.0]),
     module=__name__,
     same_cost_per_nfe=False,  # a classifier-guided step costs one NFE plus the classifier's forward and backward
-    quick_seconds=60,  # to be measured
-    full_seconds=1200,  # to be measured
+    quick_seconds=300,  # measured 2026-12-02: diffatlas demo run guidance --quick, 2 threads, on the 2-core CPU
+                        # shared by several sessions (load average ~7): 300 s; an idle machine runs it faster
+    full_seconds=25000,  # NOT measured: the quick run's sampling time (142 s) scaled by the full configuration's
+                         # NFE (~10x), samples (10x) and seeds (5/3) on the same loaded CPU; meant for a GPU
 )
