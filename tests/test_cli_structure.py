@@ -99,4 +99,4 @@ def test_a_command_module_imports_with_the_root_never_run(path):
 def test_the_root_registers_every_command():
     from diffatlas.cli import main
 
-    assert set(main.commands) == {"validate", "stats", "bib", "sources", "add", "render", "app", "demo", "results"}
+    assert set(main.commands) == {"validate", "stats", "bib", "sources", "add", "render", "app", "demo", "results", "sweep"}

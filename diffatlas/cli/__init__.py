@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import click
 
-from . import app_cmd, bib_cmds, catalog_cmds, contribute_cmds, demo_cmds
+from . import app_cmd, bib_cmds, catalog_cmds, contribute_cmds, demo_cmds, sweep_cmds
 from . import leaderboard_cmd  # noqa: F401  (adds `results leaderboard` to the results group)
 
 
@@ -29,6 +29,7 @@ for _command in (
     app_cmd.app_command,
     demo_cmds.demo,
     demo_cmds.results,
+    sweep_cmds.sweep,
 ):
     main.add_command(_command)
 del _command
