@@ -1,18 +1,22 @@
-"""Run every demo (full configuration by default) and write a Markdown report.
+"""Run every demo (full configuration by default) as a sweep preset, and write a Markdown report.
 
-    python benchmarks/run_all.py                       # every demo, full config -> benchmarks/report-<device>.md
+    python benchmarks/run_all.py                       # benchmarks/sweeps/all-full.yaml -> benchmarks/report-<device>.md
     python benchmarks/run_all.py --demos solvers       # a subset (results of earlier runs are kept)
     python benchmarks/run_all.py --report-only         # rebuild the report from benchmarks/results/*.json
-    python benchmarks/run_all.py --quick               # quick configs (a smoke test of the script)
+    python benchmarks/run_all.py --quick               # all-quick.yaml (a smoke test of the script)
     python benchmarks/run_all.py --quick --device cuda --out DIR   # results and report in DIR (gpu_check.sh)
-    python benchmarks/run_all.py --quick --smoke       # each demo's smoke configuration (seconds; tests the script)
+    python benchmarks/run_all.py --quick --smoke       # all-smoke.yaml: each demo's smoke configuration (seconds)
     python benchmarks/run_all.py --summary --out DIR   # one short table of every result in DIR -> DIR/summary.md
+    python benchmarks/run_all.py --backend ray --address HEAD:6379  # the same sweep on a Ray cluster (docs/sweeps.md)
+    python benchmarks/run_all.py --preset FILE         # any sweep file; its runs feed the report
 
-Each demo's result is written to <results>/<device>-<mode>-<demo>.json as it
-finishes, so demos can run in separate processes and the report assembles
-whatever is there; each section names the git revision its run came from.
-Runs are also recorded in the results store (--no-record to skip). This is a
-script, not a test: on a 2-core CPU the full set takes about an hour and a half.
+The runs are a sweep (`diffatlas.sweep`, the same as `diffatlas sweep --file benchmarks/sweeps/all-full.yaml`):
+checked before anything runs, recorded in the results store as each finishes, and skipped when the store
+already holds the same run (same demo, parameters, seed, device, dtype), so an interrupted benchmark resumes
+where it stopped (--fresh reruns everything). Each demo's result is also written to
+<results>/<device>-<mode>-<demo>.json, and the report assembles whatever is there; each section names
+the git revision its run came from. --no-record uses a throwaway store (so nothing is skipped either).
+This is a script, not a test: on a 2-core CPU the full set takes about an hour and a half.
 """
 
 from __future__ import annotations
@@ -21,7 +25,6 @@ import argparse
 import json
 import platform
 import sys
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -99,14 +102,18 @@ def main(argv=None) -> None:
     parser.add_argument("--no-record", action="store_true", help="do not record the runs in the results store")
     parser.add_argument("--smoke", action="store_true", help="each demo's smoke overrides (tiny; for testing)")
     parser.add_argument("--summary", action="store_true", help="only write <out>/summary.md from <out>/results")
+    parser.add_argument("--preset", type=Path, help="a sweep file (default: sweeps/all-full.yaml, all-quick, all-smoke)")
+    parser.add_argument("--fresh", action="store_true", help="rerun runs the results store already holds")
+    parser.add_argument("--backend", choices=("local", "ray"), default="local")
+    parser.add_argument("--address", help="ray: the cluster's HEAD:6379 (default: $RAY_ADDRESS, else embedded)")
+    parser.add_argument("--workers", type=int, default=1, help="local: processes at once")
+    parser.add_argument("--db", type=Path, help="results database (default: $DIFFATLAS_RESULTS, else the catalog's)")
     args = parser.parse_args(argv)
 
-    from diffatlas import demos
     from reference_impls import registry
     from reference_impls.core.device import pick_device
 
-    device = pick_device(args.device)
-    label = device.type
+    label = pick_device(args.device).type
     out_root = args.out or HERE
     results_dir = out_root / "results"
     results_dir.mkdir(parents=True, exist_ok=True)
@@ -117,24 +124,8 @@ def main(argv=None) -> None:
         return
     mode = "quick" if args.quick or args.smoke else "full"
     tag = f"{mode}-smoke" if args.smoke else mode
-    ids = [d for d in args.demos.split(",") if d] or list(demos.registry())
     if not args.report_only:
-        for demo_id in ids:
-            started = time.time()
-            print(f"[bench] {demo_id} ({mode}) on {device} ...", flush=True)
-
-            def progress(fraction, message, _last=[0.0]):
-                if fraction - _last[0] >= 0.05 or fraction >= 1.0:
-                    _last[0] = fraction
-                    print(f"[bench]   {demo_id}: {fraction:.0%} {message}", flush=True)
-
-            overrides = demos.get_demo(demo_id).smoke if args.smoke else None
-            result = demos.run_and_record(demo_id, mode, overrides, device=str(device), dtype=args.dtype,
-                                          progress=progress, out_dir=out_root / "grids" / f"{label}-{tag}-{demo_id}",
-                                          record=not args.no_record)
-            (results_dir / f"{label}-{tag}-{demo_id}.json").write_text(json.dumps(result.to_json(), indent=1,
-                                                                                  sort_keys=True))
-            print(f"[bench] {demo_id} done in {time.time() - started:.0f}s", flush=True)
+        run_preset(args, label, tag, out_root, results_dir)
     found = []
     for demo_id in (d.rsplit(".", 1)[-1] for d in registry.DEMO_MODULES):
         path = results_dir / f"{label}-{tag}-{demo_id}.json"
@@ -149,6 +140,60 @@ def main(argv=None) -> None:
     report = args.report or out_root / f"report-{label}{'' if tag == 'full' else '-' + tag}.md"
     report.write_text(render(found, f"{label.upper()} ({platform.node() or 'this machine'})"), encoding="utf-8")
     print(f"[bench] wrote {report}")
+
+
+def preset_runs(args, label: str, tag: str, out_root: Path) -> list:
+    """The preset's runs on --device/--dtype, restricted to --demos, each writing its grids to <out>/grids/."""
+    from dataclasses import replace
+
+    from diffatlas import sweep
+
+    name = "all-smoke" if args.smoke else "all-quick" if args.quick else "all-full"
+    spec = sweep.load_spec(args.preset or HERE / "sweeps" / f"{name}.yaml")
+    spec = spec.model_copy(update={"devices": [args.device], "dtype": args.dtype})
+    wanted = {d for d in args.demos.split(",") if d}
+    runs = [r for r in sweep.plan(spec) if not wanted or r.demo in wanted]
+    if unknown := wanted - {r.demo for r in runs}:
+        raise SystemExit(f"error: --demos: {', '.join(sorted(unknown))} not in the preset's demos")
+    return [replace(r, out_dir=str(out_root / "grids" / f"{label}-{tag}-{r.demo}")) for r in runs]
+
+
+def run_preset(args, label: str, tag: str, out_root: Path, results_dir: Path) -> None:
+    """Run the preset as a sweep and write each demo's result JSON where the report reads it.
+
+    A run the store already held is not repeated: its stored result is written out instead. With
+    several runs of one demo (a preset with seeds or a grid), the last one is the demo's file.
+    """
+    import tempfile
+
+    from diffatlas import sweep
+    from diffatlas.results import ResultsStore
+
+    try:
+        runs = preset_runs(args, label, tag, out_root)
+    except sweep.SweepError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    with tempfile.TemporaryDirectory(prefix="diffatlas-bench-") as scratch:
+        throwaway = args.no_record or args.fresh
+        store = ResultsStore(Path(scratch) / "runs.sqlite" if throwaway else args.db)
+        outcome = sweep.run_sweep(runs, store, backend=args.backend, workers=args.workers, address=args.address)
+        if throwaway and not args.no_record:  # --fresh: the new runs still go to the real store
+            real = ResultsStore(args.db)
+            for key, result in outcome.results.items():
+                real.record(result, key=key)
+        stored = {r["key"]: r for r in store.results() if r.get("key")}
+    for run in runs:
+        data = outcome.results.get(run.key) or stored.get(run.key)
+        if data is None:
+            continue
+        data = {k: v for k, v in data.items() if k not in ("run_id", "uid", "key", "origin")}
+        (results_dir / f"{label}-{tag}-{run.demo}.json").write_text(json.dumps(data, indent=1, sort_keys=True))
+    for failed in outcome.failed:
+        print(f"[bench] failed: {failed['run']}: {failed['error']}", file=sys.stderr)
+    print(f"[bench] {outcome.recorded} runs done, {outcome.skipped} already in {outcome.db}, "
+          f"{len(outcome.failed)} failed, in {outcome.wall_s:.0f}s", flush=True)
+    if outcome.interrupted:
+        raise SystemExit(130)
 
 
 if __name__ == "__main__":
