@@ -96,7 +96,7 @@ def check(demo_id: str, mode: str = "quick", overrides: Optional[dict] = None, d
         reg = _registry_module()
         demo = reg.get_demo(demo_id)
         params = demo.resolve(mode, overrides)
-        reg.check_options(dtype, device, seed, model, demo)
+        reg.check_options(dtype, device, seed, model, demo, params)
     return params
 
 

@@ -23,7 +23,8 @@ HEADERS = {"ms_per_sample": "ms/sample", "time_spread": "spread", "speedup": "sp
            "confidence": "conf", "coverage": "classes", "peak_mem_mb": "peak MB", "nfe": "NFE",
            "duration_s": "seconds", "run_id": "run", "n_samples": "samples", "nfe_expected": "expected NFE",
            "nfe_ratio": "NFE ratio", "flops_ratio": "FLOP ratio", "break_even_samples": "break-even samples",
-           "psnr_to_teacher_db": "PSNR to teacher dB", "macs_share": "MACs share", "net_ms_per_sample": "net ms/sample",
+           "psnr_to_teacher_db": "PSNR to teacher dB", "psnr": "PSNR dB", "psnr_se": "PSNR se", "ssim": "SSIM",
+           "ssim_se": "SSIM se", "macs_share": "MACs share", "net_ms_per_sample": "net ms/sample",
            "timing_unreliable": "timing unreliable"}
 _ACRONYMS = {"nfe": "NFE", "fd": "FD", "kid": "KID", "psnr": "PSNR", "ssim": "SSIM", "ms": "ms", "mb": "MB", "db": "dB",
              "fp32": "fp32", "fp16": "fp16", "bf16": "bf16", "rms": "RMS", "macs": "MACs", "flops": "FLOP", "gpu": "GPU",
@@ -112,6 +113,13 @@ def columns_of(result: DemoResult) -> list[str]:
 
 def anchors_line(result: DemoResult) -> str:
     a = result.anchors
+    if a.get("fidelity"):  # a user's model: no classifier, no floor or ceiling
+        return (f"your model: quality is agreement with {a.get('reference')}'s output from the same noise, "
+                f"{a.get('samples')} samples per seed of shape {'x'.join(map(str, a.get('sample_shape', [])))}: "
+                f"PSNR (dB, data range {a.get('data_range')}, capped at {a.get('psnr_cap'):.0f}) and SSIM, higher is "
+                "better; no FD or KID")
+    if "fd_floor" not in a:
+        return "no anchors recorded"
     return (f"anchors at {a['samples']} real samples, {a['draws']} draws: FD floor {a['fd_floor']:.1f} \u00b1 "
             f"{a['fd_floor_sd']:.1f}, ceiling {a['fd_ceiling']:.0f} \u00b1 {a['fd_ceiling_sd']:.0f}; KID x1000 floor "
             f"{a['kid_floor']:.1f} \u00b1 {a['kid_floor_sd']:.1f}, ceiling {a['kid_ceiling']:.0f}; "
@@ -135,7 +143,8 @@ def header_lines(result: DemoResult) -> list[str]:
 
 VERDICT_RULE = ("Verdicts: paired over the shared noise seeds, 95% t-interval of the per-seed differences; 'better'/"
                 "'worse' when it excludes zero, 'no detectable difference' when it lies within \u00b110% of the "
-                "reference (or the metric's floor sd at this size, if larger), otherwise 'inconclusive at this size'.")
+                "reference (or the metric's floor sd at this size, if larger; on your own model \u00b10.5 dB PSNR, "
+                "\u00b10.01 SSIM), otherwise 'inconclusive at this size'.")
 
 
 def format_result(result: DemoResult, reported: list[dict] | None = None,

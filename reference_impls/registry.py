@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Callable, Optional
 
-from .core.spec import Demo, ParamError, check_seed
+from .core.spec import Demo, ParamError, check_samples, check_seed
 
 DEMO_MODULES = (
     "sampling.solvers",
@@ -54,7 +54,7 @@ def get_demo(demo_id: str) -> Demo:
 
 
 def check_options(dtype: str = "fp32", device: Optional[str] = None, seed: int = 0, model: Optional[str] = None,
-                  demo: Optional[Demo] = None) -> int:
+                  demo: Optional[Demo] = None, params: Optional[dict] = None) -> int:
     """Harness-wide options, checked before anything heavy loads; returns the seed as an int.
 
     `model` (a user's diffusers folder) is checked only for a demo that accepts one; its folder is
@@ -69,7 +69,10 @@ def check_options(dtype: str = "fp32", device: Optional[str] = None, seed: int =
                              f"demos that take your model: {', '.join(takers) or 'none yet'}")
         from .core.usermodel import check_model_dir
 
-        check_model_dir(model)
+        folder = check_model_dir(model)
+        if demo.model_check:
+            demo.model_check(params or demo.defaults(), folder)
+    check_samples(params or {}, model is not None)
     from .core.device import pick_device
 
     pick_device(device)
@@ -86,7 +89,7 @@ def run_demo(demo_id: str, mode: str = "quick", overrides: Optional[dict] = None
     `model` a folder saved with diffusers' save_pretrained, for a demo that accepts one."""
     demo = get_demo(demo_id)
     params = demo.resolve(mode, overrides)
-    seed = check_options(dtype, device, seed, model, demo)
+    seed = check_options(dtype, device, seed, model, demo, params)
     from .core import environment, metrics, paths
     from .core.device import pick_device, set_threads
     from .core.progress import Progress

@@ -90,6 +90,13 @@ with left:
     dtype = st.selectbox("Precision", ["fp32", "bf16", "fp16"], key="demo_dtype",
                          help="every network call under autocast at this precision")
     compile_ = st.checkbox("torch.compile", key="demo_compile", help="compile every model first (not timed)")
+    model_dir = None
+    if demo.accepts_model:
+        model_dir = st.text_input(
+            "Your own model folder (optional)", key=f"model_dir_{demo_id}", placeholder="/path/to/saved/model",
+            help="a folder saved with diffusers' save_pretrained: a UNet2DModel, UNet2DConditionModel or "
+                 "DiTTransformer2DModel with its scheduler config (or a pipeline folder). Quality is then PSNR/SSIM "
+                 "against the full-cost baseline's output from the same noise; nothing is downloaded.").strip() or None
 values: dict = {}
 with right:
     with st.expander("Parameters", expanded=False):
@@ -120,11 +127,12 @@ job: demo_door.BackgroundRun | None = st.session_state.get("demo_job")
 busy = job is not None and job.running
 if st.button("Run", type="primary", icon=":material/play_arrow:", disabled=busy, key="demo_run") and not busy:
     try:
-        params = demo_door.check(demo_id, mode, values, device, dtype)
+        params = demo_door.check(demo_id, mode, values, device, dtype, model=model_dir)
     except demo_door.ParamError as exc:
         st.error(str(exc))
     else:
-        job = demo_door.BackgroundRun(demo_id, mode, params, device=device, dtype=dtype, compile=compile_)
+        job = demo_door.BackgroundRun(demo_id, mode, params, device=device, dtype=dtype, compile=compile_,
+                                      model=model_dir)
         st.session_state["demo_job"] = job
         st.session_state["demo_shown"] = None
         busy = True
@@ -176,13 +184,24 @@ def reported_block(key: str) -> None:
         st.markdown("No reported figure in the catalog for: " + "; ".join(f"**{md(p)}** ({md(why)})" for p, why in missing))
 
 
-CONFIGURED = {"ms_per_sample", "time_spread", "flops_per_sample", "latency_ms", "fd_se", "kid_se", "peak_mem_mb"}
+CONFIGURED = {"ms_per_sample", "time_spread", "flops_per_sample", "latency_ms", "fd_se", "kid_se", "peak_mem_mb",
+              "psnr_se", "ssim_se"}
 
 
 def spans_decades(values) -> bool:
     """A log axis only when the values span more than a factor of ten; a narrow range reads better linear."""
     positive = [v for v in values if v and v > 0]
     return bool(positive) and max(positive) / min(positive) > 10
+
+
+def show_anchors(c, a: dict) -> None:
+    """The digits classifier's FD/KID floor and ceiling at the run's sample size."""
+    c[0].metric("FD floor (real vs real)", f"{a['fd_floor']:.1f} \u00b1 {a['fd_floor_sd']:.1f}",
+                help=f"FD between {a['samples']} real training digits and the held-out digits, mean \u00b1 sd over "
+                     f"{a['draws']} draws: what a perfect generator scores at this sample size")
+    c[1].metric("KID\u00d710\u00b3 floor", f"{a['kid_floor']:.1f} \u00b1 {a['kid_floor_sd']:.1f}",
+                help="KID is unbiased, so its floor is near zero and can be negative")
+    c[2].metric("FD ceiling (noise)", f"{a['fd_ceiling']:.0f}", help="FD of clipped Gaussian noise images")
 
 
 def show_result(result: demo_door.DemoResult) -> None:
@@ -198,15 +217,18 @@ def show_result(result: demo_door.DemoResult) -> None:
                f"{result.versions.get('diffusers')} \u00b7 git {md(result.git or '?')} \u00b7 {result.duration_s:.1f}s "
                f"\u00b7 {result.created}")
     a = result.anchors
+    fidelity = bool(a.get("fidelity"))
     c = st.columns(4)
-    c[0].metric("FD floor (real vs real)", f"{a['fd_floor']:.1f} \u00b1 {a['fd_floor_sd']:.1f}",
-                help=f"FD between {a['samples']} real training digits and the held-out digits, mean \u00b1 sd over "
-                     f"{a['draws']} draws: what a perfect generator scores at this sample size")
-    c[1].metric("KID\u00d710\u00b3 floor", f"{a['kid_floor']:.1f} \u00b1 {a['kid_floor_sd']:.1f}",
-                help="KID is unbiased, so its floor is near zero and can be negative")
-    c[2].metric("FD ceiling (noise)", f"{a['fd_ceiling']:.0f}", help="FD of clipped Gaussian noise images")
+    if fidelity:  # a user's model: agreement with the full-cost output, no classifier anchors
+        c[0].metric("Quality measured as", "PSNR / SSIM", help=f"against {a.get('reference')}'s output from the same "
+                                                                "noise; higher is better; no FD or KID without a classifier")
+        c[1].metric("Sample shape", "x".join(map(str, a.get("sample_shape", []))), help="the model's own sample space")
+        c[2].metric("Samples per seed", f"{a.get('samples')}")
+    else:
+        show_anchors(c, a)
     c[3].metric("Model parameters", f"{result.model['parameters']:,}", help=f"weights: {result.model['source']}")
     flagged = result.checks.get("timing_unreliable_rows") or []
+
     if flagged:
         st.warning("Timing unreliable (machine busy: a row's repeats spread by more than 50%): " + md(", ".join(flagged)))
     st.markdown(f"**Full-cost baseline:** {md(result.baseline)} \u00b7 **equal-cost baseline:** {md(result.equal_cost)}")
@@ -224,6 +246,11 @@ def show_result(result: demo_door.DemoResult) -> None:
                      "fd_se": st.column_config.NumberColumn("FD se", format="%.1f"),
                      "kid": st.column_config.NumberColumn("KID\u00d710\u00b3", format="%.2f"),
                      "kid_se": st.column_config.NumberColumn("KID se", format="%.2f"),
+                     "psnr": st.column_config.NumberColumn("PSNR dB", format="%.2f",
+                                                           help="against the full-cost output from the same noise"),
+                     "psnr_se": st.column_config.NumberColumn("PSNR se", format="%.2f"),
+                     "ssim": st.column_config.NumberColumn("SSIM", format="%.4f"),
+                     "ssim_se": st.column_config.NumberColumn("SSIM se", format="%.4f"),
                      "confidence": st.column_config.NumberColumn(format="%.3f"),
                      "peak_mem_mb": st.column_config.NumberColumn("peak MB", format="%.0f"),
                      **{c: header(c) for c in columns_of(result) if "_" in c and c not in CONFIGURED}})
@@ -232,20 +259,23 @@ def show_result(result: demo_door.DemoResult) -> None:
     chart = rows.copy()
     x = st.segmented_control("Chart x axis", ["ms_per_sample", "nfe", "flops_per_sample"], default="ms_per_sample",
                              key=f"chart_x_{result.run_id}_{result.created}") or "ms_per_sample"
-    chart = chart[chart[x] > 0]
-    log_x, log_y = spans_decades(chart[x]), spans_decades(chart["fd"])
-    fig = px.scatter(chart, x=x, y="fd", error_y="fd_se", color="role", symbol="role", hover_name="method",
+    y = "psnr" if fidelity else "fd"  # a user's model: the full-cost row is the reference and has no PSNR
+    chart = chart[(chart[x] > 0) & chart[y].notna()]
+    log_x, log_y = spans_decades(chart[x]), (not fidelity) and spans_decades(chart[y])
+    fig = px.scatter(chart, x=x, y=y, error_y=f"{y}_se", color="role", symbol="role", hover_name="method",
                      text="method", log_x=log_x, log_y=log_y,
-                     labels={"fd": "FD (lower is better)", "ms_per_sample": "ms per sample (median)",
-                             "nfe": "NFE", "flops_per_sample": "FLOPs per sample"})
-    # On a log axis, shapes take data values but annotations take log10 values.
-    fig.add_hline(y=a["fd_floor"], line_dash="dot")
-    fig.add_annotation(x=1, xref="paper", y=math.log10(a["fd_floor"]) if log_y else a["fd_floor"], yref="y",
-                       text="real-vs-real floor", showarrow=False, xanchor="right", yanchor="bottom")
+                     labels={"fd": "FD (lower is better)", "psnr": "PSNR dB vs the full-cost output (higher is better)",
+                             "ms_per_sample": "ms per sample (median)", "nfe": "NFE",
+                             "flops_per_sample": "FLOPs per sample"})
+    if not fidelity:  # On a log axis, shapes take data values but annotations take log10 values.
+        fig.add_hline(y=a["fd_floor"], line_dash="dot")
+        fig.add_annotation(x=1, xref="paper", y=math.log10(a["fd_floor"]) if log_y else a["fd_floor"], yref="y",
+                           text="real-vs-real floor", showarrow=False, xanchor="right", yanchor="bottom")
     fig.update_traces(marker_size=11, textfont_size=12, cliponaxis=False)
-    where = dict(zip(chart["method"], label_positions(list(chart[x]), list(chart["fd"]), list(chart["method"]),
-                                                      list(chart["fd_se"]) if "fd_se" in chart else None,
-                                                      log_x=log_x, log_y=log_y, extent_y=[a["fd_floor"]])))
+    where = dict(zip(chart["method"], label_positions(list(chart[x]), list(chart[y]), list(chart["method"]),
+                                                      list(chart[f"{y}_se"]) if f"{y}_se" in chart else None,
+                                                      log_x=log_x, log_y=log_y,
+                                                      extent_y=[] if fidelity else [a["fd_floor"]])))
     fig.for_each_trace(lambda trace: trace.update(textposition=[where.get(t, "top center") for t in ([] if trace.text is None else list(trace.text))]))
     # Powers of ten only on a log axis (no 2 and 5 minor labels), few ticks on a linear one, no trailing zeros.
     fig.update_xaxes(tickformat="~s" if x == "flops_per_sample" else "~g", **({"dtick": 1} if log_x else {"nticks": 6}))

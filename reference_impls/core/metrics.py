@@ -303,21 +303,51 @@ def anchors(n: int, image_size: int = IMAGE_SIZE, draws: int = ANCHOR_DRAWS) -> 
 
 
 def save_grid(images: torch.Tensor, path: Path, nrow: int = 10, scale: int = 3) -> Path:
-    """Save up to nrow*nrow images as one PNG grid (each image upscaled `scale` times)."""
+    """Save up to nrow*nrow images as one PNG grid (each image upscaled `scale` times); three channels are
+    shown in colour, any other count by its first channel (a latent model's samples are not images)."""
     from PIL import Image
 
     x = images[: nrow * nrow].detach().float().cpu().clamp(-1, 1)
-    x = ((x + 1) * 127.5).round().to(torch.uint8)[:, 0].numpy()
-    n, h, w = x.shape
+    x = ((x + 1) * 127.5).round().to(torch.uint8)
+    x = (x.permute(0, 2, 3, 1) if x.shape[1] == 3 else x[:, :1].permute(0, 2, 3, 1)).numpy()
+    n, h, w, c = x.shape
     rows = (n + nrow - 1) // nrow
-    canvas = np.full((rows * (h + 1) + 1, nrow * (w + 1) + 1), 40, dtype=np.uint8)
+    canvas = np.full((rows * (h + 1) + 1, nrow * (w + 1) + 1, c), 40, dtype=np.uint8)
     for i in range(n):
-        r, c = divmod(i, nrow)
-        canvas[1 + r * (h + 1): 1 + r * (h + 1) + h, 1 + c * (w + 1): 1 + c * (w + 1) + w] = x[i]
-    img = Image.fromarray(canvas).resize((canvas.shape[1] * scale, canvas.shape[0] * scale), Image.NEAREST)
+        r, col = divmod(i, nrow)
+        canvas[1 + r * (h + 1): 1 + r * (h + 1) + h, 1 + col * (w + 1): 1 + col * (w + 1) + w] = x[i]
+    img = Image.fromarray(canvas if c == 3 else canvas[:, :, 0])
+    img = img.resize((canvas.shape[1] * scale, canvas.shape[0] * scale), Image.NEAREST)
     path.parent.mkdir(parents=True, exist_ok=True)
     img.save(path)
     return path
+
+
+# ---------------------------------------------------------------------------
+# fidelity: agreement with the full-cost baseline's output from the same noise (a user's model)
+# ---------------------------------------------------------------------------
+
+FIDELITY_RANGE = 2.0   # the [-1, 1] image range; a latent model's samples are scored on the same constant
+PSNR_CAP = 100.0       # dB: an image identical to its reference (infinite PSNR) scores this
+
+
+def psnr(images: torch.Tensor, reference: torch.Tensor) -> float:
+    """Mean over images of each image's PSNR against its reference (same noise), capped at PSNR_CAP."""
+    from torchmetrics.functional.image import peak_signal_noise_ratio
+
+    per_image = peak_signal_noise_ratio(images.float(), reference.float(), data_range=FIDELITY_RANGE,
+                                        reduction="none", dim=(1, 2, 3))
+    return float(per_image.clamp(max=PSNR_CAP).mean())
+
+
+def ssim(images: torch.Tensor, reference: torch.Tensor) -> float:
+    """Mean SSIM (Gaussian window 11, or the largest odd window the image holds) against the same-noise reference."""
+    from torchmetrics.functional.image import structural_similarity_index_measure
+
+    side = min(images.shape[-2:])
+    kernel = min(11, side if side % 2 else side - 1)
+    return float(structural_similarity_index_measure(images.float(), reference.float(), data_range=FIDELITY_RANGE,
+                                                     kernel_size=kernel, sigma=1.5 * kernel / 11))
 
 
 def sliced_wasserstein(a: np.ndarray, b: np.ndarray, projections: int = 256, seed: int = 0) -> float:

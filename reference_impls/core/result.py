@@ -23,11 +23,13 @@ HARNESS_VERSION = 2
 Role = Literal["full-cost", "equal-cost", "technique", "reference"]
 ROLES: tuple[str, ...] = ("full-cost", "equal-cost", "technique", "reference")
 Verdict = Literal["better", "worse", "no detectable difference", "inconclusive"]
-METRIC_LABELS = {"fd": "FD", "kid": "KID (x1000)"}
+METRIC_LABELS = {"fd": "FD", "kid": "KID (x1000)", "psnr": "PSNR (dB)", "ssim": "SSIM"}
+HIGHER_IS_BETTER = ("psnr", "ssim")  # agreement with the full-cost output (a user's model); FD and KID: lower is better
 
 # Columns a reader shows by default, in order (the CLI, the app and the benchmark report).
 RESULT_COLUMNS = ("method", "role", "nfe", "spacing", "schedule", "ms_per_sample", "time_spread", "speedup",
-                  "flops_per_sample", "latency_ms", "fd", "fd_se", "kid", "kid_se", "confidence", "coverage",
+                  "flops_per_sample", "latency_ms", "fd", "fd_se", "kid", "kid_se", "psnr", "psnr_se", "ssim", "ssim_se",
+                  "confidence", "coverage",
                   "peak_mem_mb")
 
 
@@ -68,6 +70,14 @@ class Row:
     precision: Optional[float] = None
     recall: Optional[float] = None
     grid: Optional[str] = None
+    # fidelity (a user's model, no classifier): agreement with the full-cost row's output from the same noise,
+    # mean and standard error over seeds; None on the full-cost row itself (the reference) and in classifier runs
+    psnr: Optional[float] = None
+    psnr_se: Optional[float] = None
+    psnr_seeds: list = field(default_factory=list)
+    ssim: Optional[float] = None
+    ssim_se: Optional[float] = None
+    ssim_seeds: list = field(default_factory=list)
     extra: dict = field(default_factory=dict)
 
     def flat(self) -> dict:
@@ -89,7 +99,7 @@ class Comparison:
     technique: str
     reference: str
     reference_role: str
-    metric: str                    # "fd" or "kid"; lower is better for both
+    metric: str                    # "fd" or "kid" (lower is better), "psnr" or "ssim" (higher is better)
     technique_value: float
     reference_value: float
     difference: float              # technique - reference
@@ -180,18 +190,22 @@ class DemoResult:
 ROLE_WORDS = {"full-cost": "full-cost baseline", "equal-cost": "equal-cost baseline", "reference": "control"}
 
 
+DECIMALS = {"fd": 1, "psnr": 2, "ssim": 3}  # others: 2
+
+
 def _v(metric: str, x: float) -> str:
-    return f"{x:.1f}" if metric == "fd" else f"{x:.2f}"
+    return f"{x:.{DECIMALS.get(metric, 2)}f}"
 
 
 def describe(c: Comparison) -> str:
     """The verdict of one comparison in words, with its numbers."""
     name, v = METRIC_LABELS.get(c.metric, c.metric), (lambda x: _v(c.metric, x))
+    d = DECIMALS.get(c.metric, 2)
     values = f"{v(c.technique_value)} vs {v(c.reference_value)}"
-    ci = f"95% CI {c.ci_low:+.{1 if c.metric == 'fd' else 2}f} to {c.ci_high:+.{1 if c.metric == 'fd' else 2}f}"
+    ci = f"95% CI {c.ci_low:+.{d}f} to {c.ci_high:+.{d}f}"
     if c.verdict in ("better", "worse"):
         small = "; smaller than the \u00b1" + v(c.margin) + " tolerance" if abs(c.difference) < c.margin else ""
-        return f"{name} {c.verdict} ({values}; difference {c.difference:+.{1 if c.metric == 'fd' else 2}f}, {ci}{small})"
+        return f"{name} {c.verdict} ({values}; difference {c.difference:+.{d}f}, {ci}{small})"
     if c.verdict == "no detectable difference":
         return f"{name} no detectable difference ({values}; difference within \u00b1{v(max(abs(c.ci_low), abs(c.ci_high)))})"
     if c.seeds < 2:
@@ -211,7 +225,7 @@ def finding(comparisons: list[Comparison], tech: Optional[Row] = None, ref: Opti
                     else f"{1 / speed:.1f}x slower{flag}")
     if first.context:
         bits.append(first.context)
-    order = {"fd": 0, "kid": 1}
+    order = {"fd": 0, "kid": 1, "psnr": 2, "ssim": 3}
     parts = [describe(c) for c in sorted(comparisons, key=lambda c: order.get(c.metric, 9))]
     return f"{first.technique} vs {first.reference} [{'; '.join(bits)}]: " + "; ".join(parts)
 

@@ -2,13 +2,17 @@
 
 diffusers 0.42 can silently fall back to its own beta defaults when a
 scheduler is built `from_config` of another (Heun did), so every scheduler is
-built here from `SCHEDULE_CONFIG` and a test checks each one's
-`alphas_cumprod` against the training schedule. Timestep spacing differs
+built here from `SCHEDULE_CONFIG` (or, for a user's model, from its own
+scheduler config: `base`) and a test checks each one's `alphas_cumprod`
+against the training schedule. Timestep spacing differs
 between schedulers ("leading" for DDPM/DDIM, "linspace" for the others);
 `describe` states it on every row.
 """
 
 from __future__ import annotations
+
+import inspect
+from typing import Optional
 
 from .model import SCHEDULE_CONFIG
 
@@ -17,12 +21,15 @@ LABELS = {"ddpm": "DDPM ancestral", "ddim": "DDIM", "dpmsolver++": "DPM-Solver++
           "euler": "Euler", "heun": "Heun", "deis": "DEIS(2)"}
 
 
-def make_scheduler(name: str, spacing: str = "default", karras: bool = False):
-    """A diffusers scheduler for `name`, built from the training schedule's own betas."""
+def make_scheduler(name: str, spacing: str = "default", karras: bool = False, base: Optional[dict] = None):
+    """A diffusers scheduler for `name`, built from the training schedule's own betas.
+
+    `base` replaces the project's schedule (`SCHEDULE_CONFIG`) with another model's: a user's scheduler
+    config reduced to `usermodel.SCHEDULER_KEYS` (betas, beta schedule, timestep count, prediction type)."""
     from diffusers import (DDIMScheduler, DDPMScheduler, DEISMultistepScheduler, DPMSolverMultistepScheduler,
                            EulerDiscreteScheduler, HeunDiscreteScheduler, UniPCMultistepScheduler)
 
-    cfg = dict(SCHEDULE_CONFIG)
+    cfg = dict(SCHEDULE_CONFIG if base is None else base)
     extra: dict = {}
     if spacing != "default":
         extra["timestep_spacing"] = spacing
@@ -30,21 +37,17 @@ def make_scheduler(name: str, spacing: str = "default", karras: bool = False):
         if name in ("ddpm", "ddim"):
             raise ValueError(f"{name} has no Karras-sigma option in diffusers")
         extra["use_karras_sigmas"] = True
-    if name == "ddpm":
-        return DDPMScheduler(**cfg, **extra)
-    if name == "ddim":
-        return DDIMScheduler(**cfg, **extra)
-    if name == "dpmsolver++":
-        return DPMSolverMultistepScheduler(**cfg, algorithm_type="dpmsolver++", solver_order=2, **extra)
-    if name == "unipc":
-        return UniPCMultistepScheduler(**cfg, **extra)
-    if name == "euler":
-        return EulerDiscreteScheduler(**cfg, **extra)
-    if name == "heun":
-        return HeunDiscreteScheduler(**cfg, **extra)
-    if name == "deis":
-        return DEISMultistepScheduler(**cfg, solver_order=2, **extra)
-    raise ValueError(f"unknown solver {name!r}; use one of ddpm, {', '.join(SOLVERS)}")
+    classes = {"ddpm": (DDPMScheduler, {}), "ddim": (DDIMScheduler, {}),
+               "dpmsolver++": (DPMSolverMultistepScheduler, {"algorithm_type": "dpmsolver++", "solver_order": 2}),
+               "unipc": (UniPCMultistepScheduler, {}), "euler": (EulerDiscreteScheduler, {}),
+               "heun": (HeunDiscreteScheduler, {}), "deis": (DEISMultistepScheduler, {"solver_order": 2})}
+    if name not in classes:
+        raise ValueError(f"unknown solver {name!r}; use one of ddpm, {', '.join(SOLVERS)}")
+    cls, own = classes[name]
+    if base is not None:  # a user's config: only the settings this scheduler's constructor takes
+        known = inspect.signature(cls.__init__).parameters
+        cfg = {k: v for k, v in cfg.items() if k in known}
+    return cls(**cfg, **own, **extra)
 
 
 def expected_nfe(name: str, steps: int) -> int:

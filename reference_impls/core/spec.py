@@ -30,7 +30,17 @@ class ParamError(ValueError):
     """A demo parameter, option or device is unknown, of the wrong type, or out of range."""
 
 
+MIN_SAMPLES = 50       # per seed on the project's model: FD and KID need a covariance and a kernel mean
+MIN_SAMPLES_USER = 2   # per seed on a user's model (PSNR/SSIM per image): a large model on a CPU affords few
 SEED_MAX = 10**6  # base seeds 0..SEED_MAX: the noise seeds 1000 * seed + k stay far below the harness's cost-pass seeds
+
+
+def check_samples(params: dict, user_model: bool) -> None:
+    """FD and KID need MIN_SAMPLES per seed; only a run on a user's model (PSNR/SSIM) may take fewer."""
+    n = params.get("n_samples")
+    if not user_model and n is not None and n < MIN_SAMPLES:
+        raise ParamError(f"parameter 'n_samples': {n} is out of range [{MIN_SAMPLES}, 20000] on the project's model "
+                         f"(FD and KID need {MIN_SAMPLES} or more); fewer only with your own model (--model)")
 
 
 def check_seed(seed) -> int:
@@ -130,8 +140,9 @@ def _num(v) -> str:
 def common(*, n_samples: tuple[int, int], seeds: tuple[int, int], batch: tuple[int, int] = (250, 500)) -> tuple[Param, ...]:
     """The parameters every demo has: how much is sampled, and the substrate's scale."""
     return (
-        Param(name="n_samples", type=int, quick=n_samples[0], full=n_samples[1], lo=50, hi=20000,
-              help="samples per seed (FD and KID need many; their floor depends on it)"),
+        Param(name="n_samples", type=int, quick=n_samples[0], full=n_samples[1], lo=MIN_SAMPLES_USER, hi=20000,
+              help=f"samples per seed (FD and KID need many, at least {MIN_SAMPLES}; their floor depends on it; "
+                   f"PSNR/SSIM on your own model need fewer, at least {MIN_SAMPLES_USER})"),
         Param(name="seeds", type=int, quick=seeds[0], full=seeds[1], lo=1, hi=20,
               help="noise seeds, shared by every method; each is one timing repeat and one unit of the paired statistics"),
         Param(name="batch", type=int, quick=batch[0], full=batch[1], lo=1, hi=8192,
@@ -174,6 +185,7 @@ class Demo:
     smoke: dict = field(default_factory=dict)         # overrides of the quick config that the tests run (seconds)
     same_cost_per_nfe: bool = True  # False when methods change the cost of one evaluation (cache, prune, runtime)
     accepts_model: bool = False     # runs on a user's diffusers model folder (`--model DIR`): training-free techniques
+    model_check: Optional[Callable[[dict, Any], None]] = None  # (params, usermodel.ModelFolder): raise ParamError
 
     def param(self, name: str) -> Param:
         for p in self.params:

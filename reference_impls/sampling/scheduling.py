@@ -28,6 +28,14 @@ What is measured
     at which each schedule's mean FD reaches the quality target (within
     `target_ratio` of the reference's).
 
+With your own model (`--model DIR`, `core/usermodel.py`)
+    Every schedule runs on your network with schedulers built from your
+    scheduler config; the optimised schedule is searched on your model (and
+    cached under a key that includes your weights' hash and schedule).
+    Quality is agreement with the `ref_steps` reference's output from the
+    same noise (PSNR and SSIM, higher is better), and the quality target is
+    a PSNR of `target_psnr` dB.
+
 Catalog papers: align-your-steps-2024, optimized-time-steps-2024,
 elucidating-design-space-diffusion-2022, dpm-solver-plus-plus-2022,
 learning-efficiently-sample-diffusion-2021.
@@ -37,6 +45,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Optional
 
 import torch
 
@@ -46,23 +55,25 @@ from ..core.paths import cache_dir
 from ..core.schedulers import LABELS, describe, make_scheduler
 from ..core.spec import Demo, Param, ParamError, RunContext, common
 from ..core.training import teacher_for
+from ..core.usermodel import check_steps, model_for
 
 SCHEDULES = ("linspace", "leading", "trailing", "karras", "optimised")
 
 
 def schedule_method(solver: str, schedule: str, nfe: int, timesteps=None, role: str = "technique",
-                    grid: bool = True) -> harness.Method:
+                    grid: bool = True, base: Optional[dict] = None) -> harness.Method:
+    """`solver` over `schedule`'s timesteps at `nfe`; `base`: a user model's scheduler config."""
     if schedule == "optimised":
         def fn(noise, seed, net):
-            return harness.sample(net, make_scheduler(solver), noise, timesteps=timesteps)
+            return harness.sample(net, make_scheduler(solver, base=base), noise, timesteps=timesteps)
         info = {"schedule": schedule, "timesteps": list(timesteps), "spacing": "optimised (custom timesteps)"}
     else:
         spacing = "linspace" if schedule == "karras" else schedule
         karras = schedule == "karras"
 
         def fn(noise, seed, net):
-            return harness.sample(net, make_scheduler(solver, spacing, karras), noise, steps=nfe)
-        probe = make_scheduler(solver, spacing, karras)
+            return harness.sample(net, make_scheduler(solver, spacing, karras, base), noise, steps=nfe)
+        probe = make_scheduler(solver, spacing, karras, base)
         probe.set_timesteps(nfe)
         info = {"schedule": schedule, "timesteps": [int(round(float(t))) for t in probe.timesteps],
                 **describe(probe)}
@@ -72,9 +83,10 @@ def schedule_method(solver: str, schedule: str, nfe: int, timesteps=None, role: 
 
 @torch.no_grad()
 def optimise_schedule(model, model_key: str, solver: str, nfe: int, ref_steps: int, n_cal: int, sweeps: int, candidates: int,
-                      device, size: int, progress=None) -> tuple[list[int], dict]:
+                      device, size: int, progress=None, base: Optional[dict] = None) -> tuple[list[int], dict]:
     """Coordinate descent on integer timesteps against a many-step solution (cached on disk)."""
-    key = config_hash("schedule", model_key, solver, nfe, ref_steps, n_cal, sweeps, candidates)
+    key = config_hash("schedule", model_key, solver, nfe, ref_steps, n_cal, sweeps, candidates,
+                      *([base] if base is not None else []))
     path = cache_dir("schedules") / f"{key}.json"
     if path.is_file():
         try:
@@ -84,14 +96,15 @@ def optimise_schedule(model, model_key: str, solver: str, nfe: int, ref_steps: i
             pass
     started = time.perf_counter()
     net = harness.CountingModel(model, progress)
-    noise = harness.make_noise(n_cal, 987654, device, size)  # calibration seed, disjoint from evaluation seeds
-    target = harness.sample(net, make_scheduler(solver), noise, steps=ref_steps)
+    shape = harness.sample_shape(model, size) if base is not None else None
+    noise = harness.make_noise(n_cal, 987654, device, size, shape)  # calibration seed, disjoint from evaluation seeds
+    target = harness.sample(net, make_scheduler(solver, base=base), noise, steps=ref_steps)
 
     def loss(ts):
-        out = harness.sample(net, make_scheduler(solver), noise, timesteps=ts)
+        out = harness.sample(net, make_scheduler(solver, base=base), noise, timesteps=ts)
         return float(((out - target) ** 2).mean())
 
-    probe = make_scheduler(solver)
+    probe = make_scheduler(solver, base=base)
     probe.set_timesteps(nfe)
     ts = [int(t) for t in probe.timesteps]
     best = loss(ts)
@@ -128,7 +141,7 @@ def run(params: dict, ctx: RunContext):
     schedules = list(params["schedules"])
     # 1. model
     progress.stage(0.0, 0.02)
-    model, info = teacher_for(ctx, params)
+    model, info, base, user_notes = model_for(ctx, params, teacher_for)
     # 2. the optimised schedules (cached on disk), found on calibration noise disjoint from the evaluation seeds
     optimised: dict[int, tuple] = {}
     if "optimised" in schedules:
@@ -137,9 +150,9 @@ def run(params: dict, ctx: RunContext):
             progress.stage(0.02 + 0.25 * i / len(budgets), 0.02 + 0.25 * (i + 1) / len(budgets))
             optimised[k] = optimise_schedule(model, info["key"], solver, k, params["ref_steps"], params["calibration"],
                                              params["sweeps"], params["candidates"], ctx.device,
-                                             params["image_size"], progress)
+                                             params["image_size"], progress, base)
     # 3. methods: the many-step reference, then every schedule at every budget (linspace = equal cost)
-    ref = schedule_method(solver, "linspace", params["ref_steps"], role="full-cost")
+    ref = schedule_method(solver, "linspace", params["ref_steps"], role="full-cost", base=base)
     ref.label = f"reference {LABELS[solver]} {params['ref_steps']}"
     methods = [ref]
     for k in sweep:
@@ -147,7 +160,7 @@ def run(params: dict, ctx: RunContext):
             if s == "optimised" and k not in optimised:
                 continue
             methods.append(schedule_method(solver, s, k, optimised.get(k, (None,))[0],
-                                           "equal-cost" if s == "linspace" else "technique", grid=k == nfe))
+                                           "equal-cost" if s == "linspace" else "technique", grid=k == nfe, base=base))
     # 4. measure
     measured = harness.measure_all(methods, model, ctx, params)
     # 5. verdicts at the fixed budget: every schedule against linspace (equal cost) and the reference (full cost)
@@ -160,15 +173,8 @@ def run(params: dict, ctx: RunContext):
             comparisons += measured.compare(label, f"linspace {nfe}")
         comparisons += measured.compare(label, ref.label)
     # 6. the NFE each schedule needs to reach the quality target, and how the optimised schedules were found
-    target = measured.row(ref.label).fd * params["target_ratio"]
-    reach = []
-    for s in schedules:
-        rows = [r for r in measured.rows if r.extra.get("schedule") == s and r.method != ref.label]
-        ok = [r.nfe for r in rows if r.fd <= target]
-        reach.append({"schedule": s, "nfe_to_target": min(ok, default=None),
-                      "nfe_tried": ",".join(str(int(r.nfe)) for r in sorted(rows, key=lambda r: r.nfe))})
-    notes = [f"solver {LABELS[solver]}; quality target: mean FD <= {target:.1f} ({params['target_ratio']:.2f} x "
-             f"the {params['ref_steps']}-step reference's {measured.row(ref.label).fd:.1f}; point estimates)"]
+    reach, notes = quality_target(measured, schedules, ref.label, params)
+    notes += user_notes
     for k, (ts, how) in sorted(optimised.items()):
         found = ("cached" if how.get("cached") else
                  f"{how['seconds']:.1f}s, {how['optimiser_nfe_calls']} network calls on "
@@ -178,6 +184,33 @@ def run(params: dict, ctx: RunContext):
     return harness.result(measured, comparisons, params, model=info, notes=notes,
                           tables={"NFE needed to reach the quality target": reach},
                           equal_cost="the same solver with the default linspace grid at the same NFE")
+
+
+def quality_target(measured, schedules: list[str], ref_label: str, params: dict) -> tuple[list[dict], list[str]]:
+    """The NFE each schedule needs to reach the target: FD within `target_ratio` of the reference's, or on a
+    user's model a PSNR of at least `target_psnr` against the reference's output from the same noise."""
+    fidelity = measured.fidelity
+    if fidelity:
+        target = params["target_psnr"]
+        reached = lambda r: r.psnr is not None and r.psnr >= target  # noqa: E731
+        note = f"quality target: mean PSNR >= {target:.1f} dB against the {params['ref_steps']}-step reference"
+    else:
+        target = measured.row(ref_label).fd * params["target_ratio"]
+        reached = lambda r: r.fd <= target  # noqa: E731
+        note = (f"quality target: mean FD <= {target:.1f} ({params['target_ratio']:.2f} x the {params['ref_steps']}"
+                f"-step reference's {measured.row(ref_label).fd:.1f}")
+    reach = []
+    for s in schedules:
+        rows = [r for r in measured.rows if r.extra.get("schedule") == s and r.method != ref_label]
+        ok = [r.nfe for r in rows if reached(r)]
+        reach.append({"schedule": s, "nfe_to_target": min(ok, default=None),
+                      "nfe_tried": ",".join(str(int(r.nfe)) for r in sorted(rows, key=lambda r: r.nfe))})
+    return reach, [f"solver {LABELS[params['solver']]}; {note}; point estimates)" if not fidelity else
+                   f"solver {LABELS[params['solver']]}; {note} (point estimates)"]
+
+
+def _check_model(params: dict, folder) -> None:
+    check_steps(params, folder, "nfe", "nfe_sweep", "ref_steps")
 
 
 def _check(params: dict) -> None:
@@ -205,6 +238,8 @@ DEMO = Demo(
               help="steps of the full-cost reference (same solver, linspace)"),
         Param(name="target_ratio", type=float, quick=1.25, full=1.1, lo=1.0, hi=10.0,
               help="quality target: FD within this factor of the reference"),
+        Param(name="target_psnr", type=float, quick=30.0, full=30.0, lo=1.0, hi=100.0,
+              help="quality target on your own model (--model): PSNR in dB against the reference's same-noise output"),
         Param(name="calibration", type=int, quick=64, full=128, lo=8, hi=4096,
               help="calibration samples for the optimised schedule"),
         Param(name="sweeps", type=int, quick=1, full=2, lo=1, hi=20, help="coordinate-descent sweeps"),
@@ -215,6 +250,8 @@ DEMO = Demo(
     ),
     run=run,
     check=_check,
+    accepts_model=True,
+    model_check=_check_model,
     smoke=dict(n_samples=64, seeds=2, nfe=4, nfe_sweep=[3], ref_steps=12, calibration=16, schedules=["linspace", "karras", "optimised"]),
     module=__name__,
     quick_seconds=40,

@@ -40,6 +40,19 @@ What is measured
     `backbone=dit` runs every solver on the tiny diffusion transformer
     (`core/dit.py`, trained on the same data and schedule) instead of the U-Net.
 
+With your own model (`--model DIR`, `core/usermodel.py`)
+    The same solvers and baselines run on your network, every scheduler built
+    from your scheduler config (betas, beta schedule, timestep count,
+    prediction type); `backbone`, `width` and `image_size` do not apply (the
+    sample shape is your model's). There is no digits classifier, so quality
+    is agreement: each solver's PSNR and SSIM against the full-cost output
+    from the same noise, and the paired PSNR/SSIM difference against DDIM at
+    the same steps (higher is better). The full-cost baseline there is DDIM
+    at `baseline_steps` (the probability-flow ODE solved finely), not
+    ancestral DDPM: DDPM adds fresh noise at every step, so its output from
+    the same initial noise is another sample, and agreement with it would
+    measure that noise, not a solver's error.
+
 Catalog papers: denoising-diffusion-probabilistic-models-2020,
 denoising-diffusion-implicit-models-2021, score-sde-2021, dpm-solver-2022,
 dpm-solver-plus-plus-2022, unipc-2023, deis-2023,
@@ -48,6 +61,8 @@ elucidating-design-space-diffusion-2022.
 
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
 
 from ..core import harness
@@ -55,31 +70,44 @@ from ..core.schedulers import LABELS, SOLVERS, describe, expected_nfe, make_sche
 from ..core.spec import Demo, Param, RunContext, common
 from ..core.dit import dit_for
 from ..core.training import teacher_for
+from ..core.usermodel import check_steps, model_for
+
+
+def _check_model(params: dict, folder) -> None:
+    if params["backbone"] != "unet":
+        from ..core.spec import ParamError
+
+        raise ParamError("parameter 'backbone': with your own model (--model) the solvers run on it; leave backbone=unet")
+    check_steps(params, folder, "steps", "baseline_steps")
 
 
 def solver_method(name: str, steps: int, spacing: str = "default", role: str = "technique", label: str = "",
-                  karras: bool = False) -> harness.Method:
-    """Sample with diffusers scheduler `name` in `steps` steps (a fresh scheduler per batch)."""
-    probe = make_scheduler(name, spacing, karras)
+                  karras: bool = False, base: Optional[dict] = None) -> harness.Method:
+    """Sample with diffusers scheduler `name` in `steps` steps (a fresh scheduler per batch); `base`: a user
+    model's scheduler config instead of the project's training schedule."""
+    probe = make_scheduler(name, spacing, karras, base)
 
     def fn(noise, seed, net):
         gen = torch.Generator(device=noise.device).manual_seed(seed + 7)
-        return harness.sample(net, make_scheduler(name, spacing, karras), noise, steps=steps, generator=gen)
+        return harness.sample(net, make_scheduler(name, spacing, karras, base), noise, steps=steps, generator=gen)
 
     return harness.Method(label or f"{LABELS[name]} {steps}", fn, expected_nfe(name, steps), role,
                           extra={"solver": name, "steps": steps, **describe(probe)})
 
 
 def run(params: dict, ctx: RunContext):
-    # 1. model: the U-Net teacher or the tiny DiT
-    model, info = (dit_for if params["backbone"] == "dit" else teacher_for)(ctx, params)
+    # 1. model: the U-Net teacher, the tiny DiT, or the user's model (with its own scheduler config)
+    model, info, base, notes = model_for(ctx, params, dit_for if params["backbone"] == "dit" else teacher_for)
     # 2. methods: the full-cost ancestral chain; per step count DDIM (equal cost) and every other solver
-    full = solver_method("ddpm", params["baseline_steps"], role="full-cost",
-                         label=f"DDPM ancestral {params['baseline_steps']}")
+    full = (solver_method("ddpm", params["baseline_steps"], role="full-cost",
+                          label=f"DDPM ancestral {params['baseline_steps']}") if base is None else
+            solver_method("ddim", params["baseline_steps"], role="full-cost",  # the ODE solved finely (see docstring)
+                          label=f"DDIM {params['baseline_steps']} (full cost)", base=base))
     methods = [full]
     for steps in params["steps"]:
         for name in params["solvers"]:
-            methods.append(solver_method(name, steps, params["spacing"], "equal-cost" if name == "ddim" else "technique"))
+            methods.append(solver_method(name, steps, params["spacing"], "equal-cost" if name == "ddim" else "technique",
+                                         base=base))
     # 3. measure, all in one run, repeats interleaved
     measured = harness.measure_all(methods, model, ctx, params)
     # 4. verdicts: every solver against the full chain and against DDIM at the same steps
@@ -93,7 +121,7 @@ def run(params: dict, ctx: RunContext):
             nfe_note = "" if m.nfe == m.extra["steps"] else f"NB: {m.nfe:.0f} NFE vs DDIM's {m.extra['steps']}"
             comparisons += measured.compare(m.label, ddim, nfe_note)
     # 5. result
-    return harness.result(measured, comparisons, params, model=info,
+    return harness.result(measured, comparisons, params, model=info, notes=notes,
                           equal_cost="DDIM at the same number of steps")
 
 
@@ -134,6 +162,8 @@ DEMO = Demo(
     ),
     run=run,
     check=_check,
+    accepts_model=True,
+    model_check=_check_model,
     smoke=dict(n_samples=64, seeds=2, steps=[4], solvers=["ddim", "dpmsolver++", "heun"], baseline_steps=20),
     module=__name__,
     quick_seconds=55,
