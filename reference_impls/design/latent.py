@@ -692,7 +692,11 @@ def run(params: dict, ctx: RunContext):
              ". The equal-cost pixel row takes the step count whose FLOPs are closest to the latent sampler's.",
              "The reconstruction rows score a draw of training digits decoded from their latents against the "
              "unreconstructed draw (same digits per seed): the FD the autoencoder alone adds. Train-seconds are from "
-             "a shared 2-core CPU; compare FLOPs, not seconds."]
+             "a shared 2-core CPU; compare FLOPs, not seconds.",
+             f"Training budgets differ on purpose: the latent UNets trained {LATENT_TRAIN.steps} steps and the teacher "
+             f"{FULL_TRAIN.steps} (see the training table), so a latent-vs-teacher gap mixes the representation with "
+             "the training budget; the equal-training pixel row, with the f=2 latent model's whole training compute, "
+             "separates the two."]
     tables = {"autoencoder reconstruction of the held-out digits": _recon_table(models, scale),
               "training compute (FLOPs counted by torch, forward and backward, at batch 64)":
                   _training_table(params, scale)}
@@ -747,6 +751,6 @@ DEMO = Demo(
     smoke=dict(n_samples=64, seeds=2, steps=[4], factors=[2], norms=["channel"], equal_training=False),
     module=__name__,
     same_cost_per_nfe=False,
-    quick_seconds=60,
-    full_seconds=600,
+    quick_seconds=654,  # measured 2026-12-02: diffatlas demo run latent --quick, 2 threads, load average 7-10 (shared)
+    full_seconds=1800,  # an estimate, not measured: about 3x quick's sampling work at 5x the samples, idle
 )
