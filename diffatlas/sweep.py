@@ -343,10 +343,10 @@ Arrived = Callable[[Run, str, Any, int], None]
 
 def _run_here(todo: list[Run], arrived: Arrived, display: Display) -> None:
     """Sequentially in this process (the demos' models and data stay loaded between runs)."""
-    for run in todo:
+    for i, run in enumerate(todo):
         display.update(running=1)
         status, value = execute_safely(run)
-        arrived(run, status, value, 0)
+        arrived(run, status, value, 1 if i + 1 < len(todo) else 0)  # the next one starts at once
 
 
 def _run_pool(todo: list[Run], arrived: Arrived, display: Display, workers: int) -> None:
@@ -384,11 +384,13 @@ def _run_pool(todo: list[Run], arrived: Arrived, display: Display, workers: int)
                 flight.clear()
                 pool.shutdown(wait=False, cancel_futures=True)
                 pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
-        for proc in list(getattr(pool, "_processes", {}).values()):  # Ctrl-C: do not wait for runs in flight
+    except BaseException:  # Ctrl-C: do not wait for the runs in flight
+        for proc in list((getattr(pool, "_processes", None) or {}).values()):
             if proc.is_alive():
                 proc.terminate()
+        raise
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def ray_missing() -> Optional[str]:

@@ -8,6 +8,7 @@ CI installs the cluster extra). Every test uses its own results database.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -169,6 +170,19 @@ def test_a_failing_run_is_one_line_in_the_summary_and_the_others_go_on(tmp_path,
     assert out["recorded"] == 1 and ResultsStore(db).count() == 1
     assert [f["error"] for f in out["failed"]] == ["RuntimeError: CUDA out of memory (simulated)"]
     assert "Traceback" not in result.output
+
+
+@SLOW
+def test_a_pool_of_two_worker_processes_records_each_run_once(tmp_path):
+    db = tmp_path / "pool.sqlite"
+    args = ("pruning", "-p", "n_samples=50", "-p", "seeds=1", "-p", "batch=50", "-p", "importances=magnitude",
+            "-p", "steps=2", "-p", "agreement_samples=10", "--seeds", "0,1", "--devices", "cpu", "--db", str(db),
+            "--workers", "2", "--json")
+    first = summary(sweep(*args))
+    assert (first["recorded"], first["failed"]) == (2, []) and ResultsStore(db).count() == 2
+    assert {r["threads"] for r in ResultsStore(db).results()} == {max(1, (os.cpu_count() or 1) // 2)}  # cores / workers
+    again = summary(sweep(*args))
+    assert (again["skipped"], again["recorded"]) == (2, 0)
 
 
 # -- the ray backend, embedded with 2 CPUs --------------------------------------------------------------
