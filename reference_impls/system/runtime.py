@@ -54,6 +54,13 @@ What is measured
     SDPA-backend and CUDA-graph rows run, and batch, `width` and
     `image_size` make the model big enough for kernels to matter.
 
+With your own model (`--model DIR`, `core/usermodel.py`)
+    The runtimes are built from your network (wrapped so that it is
+    `net(x, t)`; a runtime whose export or conversion fails on it is skipped
+    with the reason in the notes), the solver from your scheduler config.
+    Quality is agreement with eager fp32's output from the same noise (PSNR
+    and SSIM per row, higher is better; paired against the equal-cost row).
+
 Catalog papers: pytorch2-2024 (torch.compile), speed-all-need-device-2023
 (GPU-aware kernels for on-device diffusion); the frameworks whose idea is
 measured here in their place: flashattention and xformers (the SDPA backends,
@@ -80,6 +87,7 @@ from ..core.device import sync
 from ..core.schedulers import describe, expected_nfe, make_scheduler
 from ..core.spec import Demo, Param, ParamError, RunContext, common
 from ..core.training import teacher_for
+from ..core.usermodel import check_steps, model_for
 
 
 # ---------------------------------------------------------------------------
@@ -131,6 +139,11 @@ def import_optional(name: str):
         raise Skipped(f"{name} is not importable here ({exc}); install the optional extra {EXTRA}") from None
 
 
+def _prediction(out):
+    """A diffusers output's tensor; a user's model (usermodel.UserNet) returns the tensor itself."""
+    return out.sample if hasattr(out, "sample") else out
+
+
 class TorchRunner(torch.nn.Module):
     """The UNet as `forward(x, t) -> v`, optionally in channels_last and with one SDPA backend forced."""
 
@@ -146,13 +159,13 @@ class TorchRunner(torch.nn.Module):
         x = x.contiguous(memory_format=torch.channels_last) if self.channels_last else x.contiguous()
         t = t.contiguous()
         if self.sdpa is None:
-            return self.unet(x, t).sample
+            return _prediction(self.unet(x, t))
         from torch.nn.attention import SDPBackend, sdpa_kernel
 
         backend = {"flash": SDPBackend.FLASH_ATTENTION, "efficient": SDPBackend.EFFICIENT_ATTENTION,
                    "math": SDPBackend.MATH}[self.sdpa]
         with sdpa_kernel([backend]):
-            return self.unet(x, t).sample
+            return _prediction(self.unet(x, t))
 
 
 class CudaGraphRunner(torch.nn.Module):
@@ -336,26 +349,28 @@ def _shapes(params: dict) -> list[int]:
     return list(dict.fromkeys([batch] + ([n % batch] if n % batch else []) + [1]))
 
 
-def _ready(module: torch.nn.Module, dtype: str, device: torch.device, shapes: list[int], size: int) -> None:
+def _ready(module: torch.nn.Module, dtype: str, device: torch.device, shapes: list[int], size: int,
+           shape: Optional[tuple] = None, t: int = 500) -> None:
     """First calls at every shape, as the sampler makes them (a scalar timestep through the harness's wrapper):
     compilation happens here, inside the setup time, not in the timed repeats."""
     net = harness.CountingModel(module, dtype=dtype)
     with torch.no_grad():
         for b in shapes:
-            net(harness.make_noise(b, 3, device, size), torch.tensor(500, device=device))
+            net(harness.make_noise(b, 3, device, size, shape), torch.tensor(t, device=device))
     sync(device)
 
 
 def set_up(unet, names: list[str], params: dict, ctx: RunContext) -> tuple[dict, dict, list[str]]:
     """Build every runtime, timed to its first answers; return {name: (module, facts)}, eager's facts, notes."""
     size, shapes, notes = params["image_size"], _shapes(params), []
-    example = (harness.make_noise(shapes[0], 1, ctx.device, size),
-               torch.full((shapes[0],), 500, device=ctx.device, dtype=torch.long))
+    shape, t = _sample_shape(unet, params, ctx), _probe_t(unet)
+    example = (harness.make_noise(shapes[0], 1, ctx.device, size, shape),
+               torch.full((shapes[0],), t, device=ctx.device, dtype=torch.long))
     shared = Shared(unet, example)
 
     start = time.perf_counter()
     eager = TorchRunner(unet).eval()
-    _ready(eager, "fp32", ctx.device, shapes, size)
+    _ready(eager, "fp32", ctx.device, shapes, size, shape, t)
     built, eager_facts = {}, {"precision": "fp32", "setup_s": time.perf_counter() - start}
     for i, name in enumerate(names):
         cfg = RUNTIMES[name]
@@ -365,7 +380,7 @@ def set_up(unet, names: list[str], params: dict, ctx: RunContext) -> tuple[dict,
         start = time.perf_counter()
         try:
             module, facts = build_runtime(unet, cfg, ctx.device, ctx.threads, shared)
-            _ready(module, _torch_dtype(name), ctx.device, shapes, size)
+            _ready(module, _torch_dtype(name), ctx.device, shapes, size, shape, t)
             if cfg.engine == "compile":  # a warm on-disk cache makes a second compilation much cheaper: say which
                 after = _inductor_cache()
                 facts["inductor_cache"] = f"{after[0] - before[0]} hits, {after[1] - before[1]} misses"
@@ -382,6 +397,18 @@ def set_up(unet, names: list[str], params: dict, ctx: RunContext) -> tuple[dict,
     return {"eager": (eager, eager_facts), **built}, eager_facts, notes
 
 
+def _sample_shape(model, params: dict, ctx: RunContext) -> Optional[tuple]:
+    """A user's model's sample shape (None: the digits' 1 x image_size^2); `model` may be a TorchRunner."""
+    if ctx.model_path is None:
+        return None
+    return harness.sample_shape(getattr(model, "unet", model), params["image_size"])
+
+
+def _probe_t(model) -> int:
+    """The timestep of set-up and forward probes: 500, or mid-chain of a user's shorter schedule."""
+    return min(500, getattr(getattr(model, "unet", model), "train_timesteps", 1000) // 2)
+
+
 def _inductor_cache() -> tuple[int, int]:
     """TorchInductor's FX-graph cache (hits, misses) so far in this process."""
     from torch._dynamo.utils import counters
@@ -392,8 +419,8 @@ def _inductor_cache() -> tuple[int, int]:
 def forward_ms(runtimes: dict, params: dict, ctx: RunContext, rounds: int = 3) -> dict[str, float]:
     """Median time of one forward pass at the working batch per runtime, interleaved over `rounds` shuffled rounds."""
     batch, size = min(params["batch"], params["n_samples"]), params["image_size"]
-    x = harness.make_noise(batch, 5, ctx.device, size)
-    t = torch.full((batch,), 500, device=ctx.device, dtype=torch.long)
+    x = harness.make_noise(batch, 5, ctx.device, size, _sample_shape(runtimes["eager"][0], params, ctx))
+    t = torch.full((batch,), _probe_t(runtimes["eager"][0]), device=ctx.device, dtype=torch.long)
     times: dict[str, list[float]] = {name: [] for name in runtimes}
     for r in range(rounds):
         order = list(runtimes)
@@ -427,13 +454,14 @@ def equal_cost_steps(steps: int, ratio: float) -> int:
 
 def runtime_method(label: str, solver: str, steps: int, role: str, model=None, dtype: str = "fp32",
                    extra: Optional[dict] = None, keep: Optional[dict] = None,
-                   reference: Optional[dict] = None) -> harness.Method:
-    """Sample with `solver` at `steps` through `model` (None: eager fp32); keep the repeats' samples for agreement."""
-    probe = make_scheduler(solver)
+                   reference: Optional[dict] = None, base: Optional[dict] = None) -> harness.Method:
+    """Sample with `solver` at `steps` through `model` (None: eager fp32); keep the repeats' samples for agreement.
+    `base`: a user model's scheduler config."""
+    probe = make_scheduler(solver, base=base)
     kept = keep.setdefault(label, {}) if keep is not None else {}
 
     def fn(noise, seed, net):
-        x = harness.sample(net, make_scheduler(solver), noise, steps=steps)
+        x = harness.sample(net, make_scheduler(solver, base=base), noise, steps=steps)
         if seed < harness.COST_SEED and seed not in kept:  # the timed repeats (not the harness's cost pass)
             kept[seed] = x.detach().float().cpu()
         return x
@@ -451,7 +479,7 @@ def runtime_method(label: str, solver: str, steps: int, role: str, model=None, d
 
 def run(params: dict, ctx: RunContext):
     # 1. model, and the runtimes built from it (setup timed to the first answer at every batch shape)
-    unet, info = teacher_for(ctx, params)
+    unet, info, base, user_notes = model_for(ctx, params, teacher_for)
     steps, solver = params["steps"], params["solver"]
     ctx.progress.stage(0.0, 0.25)
     runtimes, eager_facts, notes = set_up(unet, params["runtimes"], params, ctx)
@@ -468,25 +496,26 @@ def run(params: dict, ctx: RunContext):
     full_label = f"eager fp32, {steps} steps"
     reference = keep.setdefault(full_label, {})
     methods = [runtime_method(full_label, solver, steps, "full-cost", model=runtimes["eager"][0], keep=keep,
-                              reference=reference, extra={"engine": "eager", "precision": "fp32"})]
+                              reference=reference, extra={"engine": "eager", "precision": "fp32"}, base=base)]
     eq_label, fallback = {}, not any(eq_steps[n] < steps for n in techniques)
     if fallback:  # nothing was faster: eager one step shorter still costs less than every runtime
         eq_steps = {n: steps - 1 for n in techniques}
     for s in sorted({eq_steps[n] for n in techniques if eq_steps[n] < steps}, reverse=True):
         eq_label[s] = f"eager fp32, {s} steps"
         methods.append(runtime_method(eq_label[s], solver, s, "equal-cost", model=runtimes["eager"][0], keep=keep,
-                                      reference=reference, extra={"engine": "eager", "precision": "fp32"}))
+                                      reference=reference, extra={"engine": "eager", "precision": "fp32"}, base=base))
     for n in techniques:
         cfg, facts = RUNTIMES[n], runtimes[n][1]
         methods.append(runtime_method(cfg.label, solver, steps, "technique", model=runtimes[n][0],
                                       dtype=_torch_dtype(n), keep=keep, reference=reference,
-                                      extra={"engine": cfg.engine, **_plain(facts), "equal_cost_steps": eq_steps[n]}))
+                                      extra={"engine": cfg.engine, **_plain(facts), "equal_cost_steps": eq_steps[n]},
+                                      base=base))
     # 4. measure, all in one run, repeats interleaved (each row fixes its own precision; no extra compile)
     measured = harness.measure_all(methods, unet, dataclasses.replace(ctx, compile=False, dtype="fp32"), params)
     # 5. verdicts against eager fp32 at the same steps and at the runtime's time budget; break-even; agreement
     comparisons, table = verdicts(measured, runtimes, eager_facts, full_label, eq_label, eq_steps, fwd, steps,
                                   fallback)
-    notes += _notes(params, ctx, eager_facts, techniques, eq_steps, steps, fallback)
+    notes += _notes(params, ctx, eager_facts, techniques, eq_steps, steps, fallback) + user_notes
     # 6. result
     return harness.result(measured, comparisons, params, model=info, notes=notes,
                           tables={"runtimes: setup, speed, break-even and agreement with eager fp32": table},
@@ -574,6 +603,8 @@ DEMO = Demo(
                    "torch.compile rows are in the full configuration: compiling takes tens of seconds here)"),
     ),
     run=run,
+    accepts_model=True,
+    model_check=lambda params, folder: check_steps(params, folder, "steps"),
     smoke=dict(n_samples=64, seeds=2, batch=64, steps=4, runtimes=["bf16", "channels_last"]),
     module=__name__,
     same_cost_per_nfe=False,

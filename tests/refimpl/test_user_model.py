@@ -247,3 +247,13 @@ def test_the_demos_page_shows_a_fidelity_result_and_refuses_a_bad_model_folder(m
     at.button(key="demo_run").click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert any("no config.json" in e.value for e in at.error), [e.value for e in at.error]
+
+
+def test_runtime_on_a_saved_model(tiny_model, tmp_path):
+    data = run_json(["runtime", "--model", str(tiny_model), "--out", str(tmp_path), "-p", "n_samples=4",
+                     "-p", "seeds=2", "-p", "batch=4", "-p", "steps=4", "-p", "runtimes=bf16,channels_last"])
+    rows = {r["method"]: r for r in data["rows"]}
+    assert rows["eager fp32, 4 steps"]["psnr"] is None
+    # channels_last changes memory layout only: (nearly) the same output as eager fp32
+    assert rows["eager fp32 channels_last"]["psnr"] > 60 and rows["eager fp32 channels_last"]["ssim"] > 0.999
+    assert all(c["metric"] in ("psnr", "ssim") for c in data["comparisons"])
