@@ -7,6 +7,7 @@ one line on standard error and exit status 2, before any run starts. Exit status
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -83,8 +84,10 @@ def sweep(demo_ids, spec_file, params, grids, seeds, devices, mode, smoke, dtype
     if dry_run:
         _dry_run(sw.status_of(runs, done), store.path, as_json)
         return
-    outcome = sw.run_sweep(runs, store, backend=backend, workers=workers, address=address, gpus_per_run=gpus_per_run,
-                           cpus_per_run=cpus_per_run, max_retries=max_retries, num_cpus=num_cpus)
+    with contextlib.redirect_stdout(sys.stderr):  # Ray's own notices ("a worker died") print to stdout
+        outcome = sw.run_sweep(runs, store, backend=backend, workers=workers, address=address,
+                               gpus_per_run=gpus_per_run, cpus_per_run=cpus_per_run, max_retries=max_retries,
+                               num_cpus=num_cpus)
     _report(outcome, as_json)
     if outcome.interrupted:
         sys.exit(130)
