@@ -416,7 +416,10 @@ def _run_ray(todo: list[Run], arrived: Arrived, display: Display, *, address: Op
     started_here = not ray.is_initialized()
     if started_here:
         options = {"address": address} if address else {"num_cpus": num_cpus or os.cpu_count() or 1}
-        ray.init(include_dashboard=False, logging_level="WARNING", log_to_driver=False, **options)
+        try:
+            ray.init(include_dashboard=False, logging_level="WARNING", log_to_driver=False, **options)
+        except Exception as exc:  # no cluster there, or one that wants a token: one line, not Ray's traceback
+            raise SweepError(ray_connect_error(address, exc)) from None
     try:
         remote = ray.remote(execute_safely)
         pending = {}
@@ -443,6 +446,19 @@ def _run_ray(todo: list[Run], arrived: Arrived, display: Display, *, address: Op
     finally:
         if started_here:
             ray.shutdown()
+
+
+def ray_connect_error(address: Optional[str], exc: BaseException) -> str:
+    """Why Ray did not start or connect, and what to do (Ray >= 2.59 clusters use token authentication)."""
+    text = " ".join(str(exc).split())[:300]
+    if not address:
+        return f"Ray could not start on this machine: {text}"
+    hint = (f"check that the cluster is up (`ray status --address {address}` on this machine) and the address is "
+            "the head's HEAD:6379")
+    if "auth" in text.lower() or "token" in text.lower() or "Failed to connect" in text:
+        hint += ("; a cluster started with `ray start` (Ray 2.59 or later) wants its token: set RAY_AUTH_MODE=token "
+                 "and copy the head's ~/.ray/auth_token to this machine (or set RAY_AUTH_TOKEN); see docs/sweeps.md")
+    return f"cannot use the Ray cluster at {address}: {text}; {hint}"
 
 
 def _ray_room(ray, cpus_per_run: int) -> int:

@@ -197,3 +197,13 @@ def test_ray_sweep_embedded_records_8_and_a_rerun_records_none(tiny, tmp_path, m
     assert store.count() == 8 and store.keys() == {r.key for r in sw.plan(sw.load_spec(tiny))}
     again = summary(sweep("--file", str(tiny), "--db", str(db), "--backend", "ray", "--num-cpus", "2", "--json"))
     assert (again["skipped"], again["recorded"]) == (8, 0) and ResultsStore(db).count() == 8
+
+
+def test_a_cluster_that_cannot_be_reached_is_one_line_with_the_fix():
+    """Ray 2.59+ clusters want a token; the message says how to give it (checked on a real `ray start` head)."""
+    from diffatlas.sweep import ray_connect_error
+
+    text = ray_connect_error("10.0.0.5:6379", ConnectionError("Failed to connect to Ray cluster at 10.0.0.5:6379"))
+    assert "\n" not in text and "10.0.0.5:6379" in text
+    assert "RAY_AUTH_MODE=token" in text and "auth_token" in text and "ray status --address 10.0.0.5:6379" in text
+    assert "could not start" in ray_connect_error(None, RuntimeError("no /dev/shm"))

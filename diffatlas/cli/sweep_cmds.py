@@ -84,10 +84,14 @@ def sweep(demo_ids, spec_file, params, grids, seeds, devices, mode, smoke, dtype
     if dry_run:
         _dry_run(sw.status_of(runs, done), store.path, as_json)
         return
-    with contextlib.redirect_stdout(sys.stderr):  # Ray's own notices ("a worker died") print to stdout
-        outcome = sw.run_sweep(runs, store, backend=backend, workers=workers, address=address,
-                               gpus_per_run=gpus_per_run, cpus_per_run=cpus_per_run, max_retries=max_retries,
-                               num_cpus=num_cpus)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):  # Ray's own notices ("a worker died") print to stdout
+            outcome = sw.run_sweep(runs, store, backend=backend, workers=workers, address=address,
+                                   gpus_per_run=gpus_per_run, cpus_per_run=cpus_per_run, max_retries=max_retries,
+                                   num_cpus=num_cpus)
+    except sw.SweepError as exc:  # the Ray cluster cannot be reached
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
     _report(outcome, as_json)
     if outcome.interrupted:
         sys.exit(130)
