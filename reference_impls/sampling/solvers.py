@@ -121,6 +121,11 @@ def run(params: dict, ctx: RunContext):
             nfe_note = "" if m.nfe == m.extra["steps"] else f"NB: {m.nfe:.0f} NFE vs DDIM's {m.extra['steps']}"
             comparisons += measured.compare(m.label, ddim, nfe_note)
     # 5. result
+    if base is not None and base.get("clip_sample", True):
+        notes.append(f"your scheduler config clips the x0 estimate (clip_sample, range "
+                     f"{base.get('clip_sample_range', 1.0)}): DDIM and DDPM apply it, the other solvers do not, so "
+                     "where your model's x0 estimates leave that range they follow another trajectory than the DDIM "
+                     "reference and agree less with it")
     return harness.result(measured, comparisons, params, model=info, notes=notes,
                           equal_cost="DDIM at the same number of steps")
 
