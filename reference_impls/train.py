@@ -8,7 +8,7 @@
     python -m reference_impls.train pruned       # pruning demo: pruned + fine-tuned and same-MACs scratch UNets
     python -m reference_impls.train guidance     # guidance demo: class-conditional UNet (from the teacher) + noise-aware classifier
     python -m reference_impls.train latent       # latent demo: autoencoders (f=2, f=4) and latent UNets
-    python -m reference_impls.train all          # every committed checkpoint (classifier, teacher, students, dit, narrow, pruned, guidance)
+    python -m reference_impls.train all          # every committed checkpoint (classifier, teacher, students, dit, narrow, pruned, guidance, latent)
 
 Weights go to reference_impls/weights/ (or --out DIR) with a JSON sidecar that
 records this command, the configs, the data hash and the library versions.
@@ -91,6 +91,12 @@ def train_unet_matched(out: Path, force: bool) -> None:
     model, info = training.train_diffusion(cfg, dev)
     save_checkpoint(model, "unet", key, out, training_meta(cfg, "python -m reference_impls.train dit", info))
     print(f"saved equal-budget U-Net unet-{key}: {info}", flush=True)
+
+
+def train_pruned(out: Path, force: bool) -> None:
+    from .compression import pruning
+
+    pruning.train_all_pruned(out, force)
 
 
 def train_guidance(out: Path, force: bool) -> None:
