@@ -65,6 +65,26 @@ What is measured
     transformer blocks, and PAB would touch only the attention, about 7% of
     this UNet's forward.
 
+With your own model (`--model DIR`, `core/usermodel.py`)
+    DeepCache runs on your UNet2DModel or UNet2DConditionModel, read as the
+    same flat list (down blocks DownBlock2D, AttnDownBlock2D,
+    CrossAttnDownBlock2D; up blocks UpBlock2D, AttnUpBlock2D,
+    CrossAttnUpBlock2D; mid block UNetMidBlock2D or UNetMidBlock2DCrossAttn;
+    positional time embedding); the cross-attention transformers get the
+    encoder states the wrapper gives every method (all zeros, one token), a
+    class-conditional UNet its class label. A DiT or another layout is
+    refused before anything loads, in one line naming what is supported.
+    Branches run from 0 to your UNet's skip count minus one. The samplers are
+    built from your scheduler config; the full-cost baseline is the sampler
+    without cache at the run's steps, the technique rows DeepCache at the
+    intervals and branches, the equal-cost baseline the same sampler at the
+    FLOP-equal step count (from a FLOP count of one full and one cached call
+    of your network). There is no classifier: quality is agreement, each
+    row's PSNR and SSIM against the full-cost output from the same noise, and
+    the paired PSNR/SSIM difference against the equal-cost row (higher is
+    better). `backbones` must stay `unet`; `image_size` does not apply (the
+    sample shape is your model's).
+
 Catalog papers: deepcache-2024. (FirstBlockCache, PAB and FasterCache have no
 catalog entry; FORA, Delta-DiT and Learning-to-Cache are related DiT caches
 that these hooks do not implement.)
@@ -82,6 +102,7 @@ from ..core import harness
 from ..core.schedulers import LABELS, describe, make_scheduler
 from ..core.spec import Demo, Param, ParamError, RunContext, common
 from ..core.training import teacher_for
+from ..core.usermodel import check_steps, model_for
 
 SAMPLERS = ("ddim", "dpmsolver++")
 BACKBONES = ("unet", "dit")
@@ -104,15 +125,47 @@ class DeepCacheConfig:
             raise ValueError(f"DeepCache branch must be >= 0, not {self.branch}")
 
 
-SUPPORTED_BLOCKS = {"DownBlock2D", "AttnDownBlock2D", "UpBlock2D", "AttnUpBlock2D"}
+DOWN_BLOCKS = ("DownBlock2D", "AttnDownBlock2D", "CrossAttnDownBlock2D")
+UP_BLOCKS = ("UpBlock2D", "AttnUpBlock2D", "CrossAttnUpBlock2D")
+MID_BLOCKS = ("UNetMidBlock2D", "UNetMidBlock2DCrossAttn")
+SUPPORTED_BLOCKS = set(DOWN_BLOCKS + UP_BLOCKS)
+UNETS = ("UNet2DModel", "UNet2DConditionModel")
+
+
+def layout_problem(class_name: str, config: dict) -> Optional[str]:
+    """Why DeepCache cannot run over a UNet of this class and config (None: it can), from the config alone."""
+    if class_name not in UNETS:
+        return f"a {class_name}, not a {' or '.join(UNETS)}"
+    for key, allowed in (("down_block_types", DOWN_BLOCKS), ("up_block_types", UP_BLOCKS)):
+        odd = [b for b in config.get(key) or () if b not in allowed]
+        if odd:
+            return f"{key} has {', '.join(odd)}, not one of {', '.join(allowed)}"
+    mid = config.get("mid_block_type") or ("UNetMidBlock2D" if class_name == "UNet2DModel" else "UNetMidBlock2DCrossAttn")
+    if mid not in MID_BLOCKS:
+        return f"mid_block_type {mid}, not one of {', '.join(MID_BLOCKS)}"
+    if config.get("time_embedding_type", "positional") != "positional":
+        return f"time_embedding_type {config['time_embedding_type']!r}, not 'positional'"
+    if class_name == "UNet2DModel" and config.get("class_embed_type"):
+        return f"class_embed_type {config['class_embed_type']!r} (only the plain class embedding is supported)"
+    if config.get("class_embeddings_concat") or config.get("addition_embed_type"):
+        return "concatenated class or added embeddings"
+    return None
+
+
+def branch_count(config: dict) -> int:
+    """Skip connections of a UNet config: conv_in's output, one per down resnet, one per downsampler."""
+    blocks = len(config.get("down_block_types") or ())
+    per_block = config.get("layers_per_block", 2)
+    resnets = sum(per_block) if isinstance(per_block, (list, tuple)) else per_block * blocks
+    return 1 + resnets + max(0, blocks - 1)  # every down block but the last one downsamples
 
 
 def _flatten(unet) -> tuple[list, list]:
     """The UNet's down and up paths as flat lists of (kind, module, attention-or-None or takes-temb)."""
-    c = unet.config
-    if c.center_input_sample or c.time_embedding_type != "positional" or unet.class_embedding is not None:
-        raise ValueError("apply_deepcache supports the plain UNet2DModel (positional time embedding, "
-                         "no class embedding, no input centering)")
+    problem = layout_problem(type(unet).__name__, dict(unet.config))
+    if problem is not None:
+        raise ValueError(f"apply_deepcache supports a UNet2DModel or UNet2DConditionModel with the blocks "
+                         f"{', '.join(sorted(SUPPORTED_BLOCKS))} and a positional time embedding, not {problem}")
     return (_path(unet.down_blocks, "downsamplers", "downsample_type"),
             _path(unet.up_blocks, "upsamplers", "upsample_type"))
 
@@ -129,15 +182,21 @@ def _path(blocks, resamplers: str, resample_type: str) -> list:
     return layers
 
 
-def _layer(kind, module, extra, h, emb):
+def _layer(kind, module, extra, h, emb, context=None):
+    """One flat layer; `context`: a UNet2DConditionModel's encoder states for its cross-attention transformers."""
     if kind == "resample":
         return module(h, temb=emb) if extra else module(h)
     h = module(h, emb)
-    return extra(h) if extra is not None else h
+    if extra is None:
+        return h
+    if type(extra).__name__ == "Transformer2DModel":
+        return extra(h, encoder_hidden_states=context, return_dict=False)[0]
+    return extra(h)
 
 
 class DeepCacheUNet(torch.nn.Module):
-    """A UNet2DModel that runs every `interval`-th call in full and the others from the cached deep feature."""
+    """A UNet2DModel or UNet2DConditionModel that runs every `interval`-th call in full and the others from the
+    cached deep feature. Called as the library's UNet is (`return_dict`, `class_labels`, `encoder_hidden_states`)."""
 
     def __init__(self, unet, config: DeepCacheConfig):
         super().__init__()
@@ -157,7 +216,8 @@ class DeepCacheUNet(torch.nn.Module):
         self.cache: Optional[torch.Tensor] = None
         self.calls, self.full_calls, self._last_t = 0, 0, None
 
-    def forward(self, sample: torch.Tensor, timestep) -> torch.Tensor:
+    def forward(self, sample: torch.Tensor, timestep, return_dict: Optional[bool] = None, class_labels=None,
+                encoder_hidden_states=None):
         t0 = float(timestep.flatten()[0]) if torch.is_tensor(timestep) else float(timestep)
         if self._last_t is not None and (t0 >= self._last_t or self.cache is None
                                          or self.cache.shape[0] != sample.shape[0]):
@@ -165,26 +225,50 @@ class DeepCacheUNet(torch.nn.Module):
         full = self.calls % self.deepcache.interval == 0
         self.calls, self._last_t = self.calls + 1, t0
         self.full_calls += full
-        return self._forward(sample, timestep, full)
+        out = self._forward(sample, timestep, full, class_labels, encoder_hidden_states)
+        return (out,) if return_dict is False else out  # usermodel.UserNet asks for the library's tuple
 
-    def _forward(self, sample, timestep, full: bool) -> torch.Tensor:
-        # The steps of diffusers' UNet2DModel.forward (1. time ... 6. post-process), over the flat layer list.
+    def _embed(self, sample, timestep, class_labels, context):
+        """Step 1 of the library's forward: the time (and class) embedding; the encoder states as the UNet takes them."""
         unet = self.unet
-        # 1. time
+        if type(unet).__name__ == "UNet2DConditionModel":
+            emb = unet.time_embedding(unet.get_time_embed(sample=sample, timestep=timestep), None)
+            class_emb = unet.get_class_embed(sample=sample, class_labels=class_labels)
+            emb = emb + class_emb if class_emb is not None else emb
+            emb = unet.time_embed_act(emb) if unet.time_embed_act is not None else emb
+            return emb, unet.process_encoder_hidden_states(encoder_hidden_states=context, added_cond_kwargs=None)
         t = timestep if torch.is_tensor(timestep) else torch.tensor([timestep], dtype=torch.long, device=sample.device)
         if t.ndim == 0:
             t = t[None].to(sample.device)
         t = t * torch.ones(sample.shape[0], dtype=t.dtype, device=t.device)
         emb = unet.time_embedding(unet.time_proj(t).to(dtype=unet.dtype))
+        if unet.class_embedding is not None and class_labels is not None:
+            emb = emb + unet.class_embedding(class_labels).to(dtype=unet.dtype)
+        return emb, None
+
+    def _mid(self, h, emb, context):
+        if self.unet.mid_block is None:
+            return h
+        if type(self.unet.mid_block).__name__ == "UNetMidBlock2DCrossAttn":
+            return self.unet.mid_block(h, emb, encoder_hidden_states=context)
+        return self.unet.mid_block(h, emb)
+
+    def _forward(self, sample, timestep, full: bool, class_labels=None, context=None) -> torch.Tensor:
+        # The steps of diffusers' UNet forward (1. time ... 6. post-process), over the flat layer list.
+        unet = self.unet
+        # 1. time
+        emb, context = self._embed(sample, timestep, class_labels, context)
+        if getattr(unet.config, "center_input_sample", False):
+            sample = 2 * sample - 1.0
         # 2. pre-process; 3. down: a full step runs every down layer, a cached one the first `branch`
         h = unet.conv_in(sample)
         skips = [h]
         for kind, module, extra in self._down if full else self._down[:self.deepcache.branch]:
-            h = _layer(kind, module, extra, h, emb)
+            h = _layer(kind, module, extra, h, emb, context)
             skips.append(h)
         # 4. mid (full steps only); a cached step resumes the up path with the stored feature
         if full:
-            h = unet.mid_block(h, emb)
+            h = self._mid(h, emb, context)
             start = 0
         else:
             h, start = self.cache, self._consumer
@@ -194,14 +278,30 @@ class DeepCacheUNet(torch.nn.Module):
                 if full and i == self._consumer:
                     self.cache = h
                 h = torch.cat([h, skips.pop()], dim=1)
-            h = _layer(kind, module, extra, h, emb)
+            h = _layer(kind, module, extra, h, emb, context)
         # 6. post-process
-        return unet.conv_out(unet.conv_act(unet.conv_norm_out(h)))
+        if unet.conv_norm_out is not None:
+            h = unet.conv_act(unet.conv_norm_out(h))
+        return unet.conv_out(h)
 
 
-def apply_deepcache(unet, config: DeepCacheConfig) -> DeepCacheUNet:
-    """Wrap `unet` (shares its weights) so that it reuses deep features between steps as `config` says."""
+def apply_deepcache(unet, config: DeepCacheConfig):
+    """Wrap `unet` (shares its weights) so that it reuses deep features between steps as `config` says.
+
+    A user's network (`usermodel.UserNet`, `net(x, t)` over a diffusers UNet) gets the same wrapper around a
+    DeepCacheUNet of its UNet, so it keeps its conditioning (encoder states, class label) and prediction slice."""
+    if type(unet).__name__ == "UserNet":
+        from types import SimpleNamespace
+
+        folder = SimpleNamespace(class_name=unet.class_name, config=unet.config, sample_shape=unet.sample_shape,
+                                 scheduler={"num_train_timesteps": unet.train_timesteps})
+        return type(unet)(DeepCacheUNet(unet.model, config), folder)
     return DeepCacheUNet(unet, config)
+
+
+def deepcache_of(net) -> DeepCacheUNet:
+    """The DeepCacheUNet inside what `apply_deepcache` returned (itself, or the one a UserNet wraps)."""
+    return net if isinstance(net, DeepCacheUNet) else net.model
 
 
 @torch.no_grad()
@@ -210,9 +310,11 @@ def call_flops(unet, config: DeepCacheConfig, device: torch.device, size: int) -
     from torch.utils.flop_counter import FlopCounterMode
 
     net = apply_deepcache(unet, DeepCacheConfig(interval=2, branch=config.branch))
-    x = torch.zeros(1, unet.config.in_channels, size, size, device=device)
+    shape = getattr(unet, "sample_shape", None) or (unet.config.in_channels, size, size)  # a user's model says it
+    x = torch.zeros(1, *shape, device=device)
+    top = getattr(unet, "train_timesteps", 1000)  # a user's schedule may be shorter than the project's 1000 steps
     out = []
-    for t in (600, 500):  # the first call of a run is full, the second (N=2) cached
+    for t in (int(0.6 * top), int(0.5 * top)):  # the first call of a run is full, the second (N=2) cached
         counter = FlopCounterMode(display=False)
         with counter:
             net(x, torch.tensor([t], device=device))
@@ -231,25 +333,28 @@ def cached_cost(steps: int, interval: int, fraction: float) -> float:
 # ---------------------------------------------------------------------------
 
 
-def sampler_method(name: str, steps: int, role: str, model=None, backbone: str = "unet") -> harness.Method:
-    """The sampler `name` at `steps` steps with the plain network (`model`; None: the run's UNet)."""
+def sampler_method(name: str, steps: int, role: str, model=None, backbone: str = "unet",
+                   base: Optional[dict] = None) -> harness.Method:
+    """The sampler `name` at `steps` steps with the plain network (`model`; None: the run's UNet); `base`: a
+    user model's scheduler config instead of the project's schedule."""
 
     def fn(noise, seed, net):
-        return harness.sample(net, make_scheduler(name), noise, steps=steps)
+        return harness.sample(net, make_scheduler(name, base=base), noise, steps=steps)
 
     prefix = "DiT " if backbone == "dit" else ""
     return harness.Method(f"{prefix}{LABELS[name]} {steps}", fn, steps, role, model=model,
                           extra={"backbone": backbone, "sampler": name, "steps": steps, "cache": "none",
-                                 **describe(make_scheduler(name))})
+                                 **describe(make_scheduler(name, base=base))})
 
 
-def deepcache_method(name: str, steps: int, unet, config: DeepCacheConfig, fraction: float) -> harness.Method:
+def deepcache_method(name: str, steps: int, unet, config: DeepCacheConfig, fraction: float,
+                     base: Optional[dict] = None) -> harness.Method:
     """The sampler with a DeepCache-wrapped network; the cache is reset for every batch."""
     cached = apply_deepcache(unet, config)
 
     def fn(noise, seed, net):
-        cached.reset()
-        return harness.sample(net, make_scheduler(name), noise, steps=steps)
+        deepcache_of(cached).reset()
+        return harness.sample(net, make_scheduler(name, base=base), noise, steps=steps)
 
     cost = cached_cost(steps, config.interval, fraction)
     return harness.Method(
@@ -258,7 +363,7 @@ def deepcache_method(name: str, steps: int, unet, config: DeepCacheConfig, fract
         extra={"backbone": "unet", "sampler": name, "steps": steps,
                "cache": f"DeepCache N={config.interval} branch {config.branch}",
                "full_calls": math.ceil(steps / config.interval), "cached_call_flop_fraction": round(fraction, 4),
-               "cost_in_full_steps": round(cost, 2), **describe(make_scheduler(name))})
+               "cost_in_full_steps": round(cost, 2), **describe(make_scheduler(name, base=base))})
 
 
 # ---------------------------------------------------------------------------
@@ -356,7 +461,7 @@ def _equal_steps(steps: int, fraction: float) -> int:
     return max(1, round(steps * fraction))
 
 
-def _unet_methods(params, model, ctx, flop_table) -> tuple[list, list]:
+def _unet_methods(params, model, ctx, flop_table, base: Optional[dict] = None) -> tuple[list, list]:
     """Per sampler: no cache at the same steps (full cost), every (N, branch), the FLOP-equal step counts."""
     fractions = {}
     for b in params["branches"]:
@@ -368,17 +473,18 @@ def _unet_methods(params, model, ctx, flop_table) -> tuple[list, list]:
     methods, pairs = [], []
     for name in params["samplers"]:
         steps = _steps(params, name)
-        full = sampler_method(name, steps, "full-cost")
+        full = sampler_method(name, steps, "full-cost", base=base)
         methods.append(full)
         equal_rows = {}
         for n in params["intervals"]:
             for b in params["branches"]:
-                tech = deepcache_method(name, steps, model, DeepCacheConfig(interval=n, branch=b), fractions[b])
+                tech = deepcache_method(name, steps, model, DeepCacheConfig(interval=n, branch=b), fractions[b],
+                                        base)
                 equal = _equal_steps(steps, cached_cost(steps, n, fractions[b]) / steps)
                 if equal >= steps:
                     raise ParamError(f"parameter 'intervals': N={n} at {steps} steps saves less than one step of "
                                      "FLOPs; use a larger interval or more steps")
-                equal_rows.setdefault(equal, sampler_method(name, equal, "equal-cost"))
+                equal_rows.setdefault(equal, sampler_method(name, equal, "equal-cost", base=base))
                 methods.append(tech)
                 pairs.append((tech.label, full.label, equal_rows[equal].label))
         methods += [equal_rows[k] for k in sorted(equal_rows, reverse=True)]
@@ -421,13 +527,13 @@ def _dit_methods(params, dit, ctx, flop_table, notes) -> tuple[list, list]:
 
 
 def run(params: dict, ctx: RunContext):
-    # 1. models: the UNet teacher (always: it is the run's first baseline) and the tiny DiT if asked
-    model, info = teacher_for(ctx, params)
-    notes, flop_table = [], []
+    # 1. models: the UNet teacher (always: it is the run's first baseline) or the user's UNet, and the tiny DiT
+    model, info, base, notes = model_for(ctx, params, teacher_for)
+    flop_table = []
     # 2. methods per backbone and sampler: no cache (full cost), cached, and no cache at the FLOP-equal step count
     methods, pairs = [], []
     if "unet" in params["backbones"]:
-        methods, pairs = _unet_methods(params, model, ctx, flop_table)
+        methods, pairs = _unet_methods(params, model, ctx, flop_table, base)
     if "dit" in params["backbones"]:
         from ..core.dit import dit_for
 
@@ -455,7 +561,7 @@ def run(params: dict, ctx: RunContext):
     notes.insert(0, "A cached call counts as one NFE (it is one network call, a partial one), so a cached run has "
                     "its sampler's NFE; its cost is in the FLOPs column. FLOP fractions measured: "
                     + "; ".join(f"{r['cache']}: {r['fraction']:.3f}" for r in flop_table) + ".")
-    if "unet" in params["backbones"]:
+    if "unet" in params["backbones"] and base is None:
         notes.append("Wall time of a cached UNet call is a larger share than its FLOPs: the skipped layers are the "
                      "narrow low-resolution ones, and normalisation, activations and per-layer overhead (not "
                      "counted as FLOPs) weigh more at 16x16 on a CPU.")
@@ -464,6 +570,25 @@ def run(params: dict, ctx: RunContext):
                           equal_cost="the same sampler without cache at the step count whose FLOPs equal the "
                                      "cached run's (from a FLOP count of one full and one cached call, or of a "
                                      "pilot run for diffusers' hooks)")
+
+
+def _check_model(params: dict, folder) -> None:
+    """A user's model (--model) must be a UNet whose layout DeepCache maps onto; one ParamError line otherwise."""
+    problem = layout_problem(folder.class_name, folder.config)
+    if problem is not None:
+        raise ParamError(f"option 'model': DeepCache runs on a UNet2DModel or UNet2DConditionModel with down blocks "
+                         f"{', '.join(DOWN_BLOCKS)}, up blocks {', '.join(UP_BLOCKS)} and a positional time "
+                         f"embedding; {folder.path} is {problem}")
+    if params["backbones"] != ["unet"]:
+        raise ParamError("parameter 'backbones': with your own model (--model) DeepCache runs on it; use backbones=unet")
+    n_skips = branch_count(folder.config)
+    if max(params["branches"]) >= n_skips:
+        raise ParamError(f"parameter 'branches': your model has {n_skips} skip connections, so branches 0-{n_skips - 1}")
+    factor = 2 ** (len(folder.config.get("down_block_types") or ()) - 1)
+    if any(side % factor for side in folder.sample_shape[1:]):
+        raise ParamError(f"option 'model': sample size {folder.sample_shape[1]}x{folder.sample_shape[2]} is not a "
+                         f"multiple of {factor} (the UNet's downsampling); DeepCache here needs one that is")
+    check_steps(params, folder, "ddim_steps", "dpm_steps")
 
 
 def _check(params: dict) -> None:
@@ -509,6 +634,8 @@ DEMO = Demo(
     ),
     run=run,
     check=_check,
+    accepts_model=True,
+    model_check=_check_model,
     smoke=dict(n_samples=64, seeds=2, samplers=["ddim"], ddim_steps=10, intervals=[3], branches=[0]),
     module=__name__,
     same_cost_per_nfe=False,
