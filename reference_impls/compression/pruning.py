@@ -53,6 +53,27 @@ What is measured
     weights into it. The "no fine-tune" row (full configuration) shows what
     the fine-tune recovers.
 
+With your own model (`--model DIR`, `core/usermodel.py`): pruning without fine-tuning
+    A user's UNet2DModel or UNet2DConditionModel (wrapped as `net(x, t)`, its
+    conditioning included) is pruned by torch-pruning at each ratio with L2
+    magnitude importance (`prune_user_net`), and nothing is trained: Diff-
+    Pruning always fine-tunes, and its Taylor importance and the same-MACs
+    model trained from scratch both need training data, which a model folder
+    does not carry (a Taylor variant on the model's own samples would be a
+    different method, not offered). A model pruned without fine-tuning is
+    expected to lose agreement with the unpruned one; the run measures how
+    much. The full-cost baseline is the unpruned model, the technique rows
+    the magnitude-pruned copies, all sampled with the same sampler, steps and
+    noise, schedulers built from the user's scheduler config; quality is the
+    harness's fidelity mode (PSNR and SSIM against the unpruned output from
+    the same noise), cost is MACs per evaluation and parameters
+    (torch-pruning's counter), FLOPs per sample and wall time. A DiT,
+    retrain=true or Taylor importance alone is refused in one line before
+    anything loads (`_check_model`); a layout torch-pruning cannot prune is
+    one line when it is pruned. The project-model rules of `_check` still
+    apply to the parameters (they are checked before the model is known):
+    ratios 0.25 and 0.5.
+
 Catalog papers: structural-pruning-diffusion-models-2023.
 """
 
@@ -140,19 +161,24 @@ def _importance(kind: str):
 def prune_unet(unet, ratio: float, kind: str = "magnitude", scale: Scale = DEFAULT_SCALE):
     """Remove `ratio` of every channel group of `unet` in place (gradients must be present for 'taylor')."""
     import torch_pruning as tp
-    from diffusers.models.resnet import Downsample2D, Upsample2D
 
     device = next(unet.parameters()).device
     pruner = tp.pruner.BasePruner(unet, example_inputs(scale, device), importance=_importance(kind),
                                   pruning_ratio=ratio, ignored_layers=[unet.conv_out])
     pruner.step()
-    # diffusers' resamplers assert the input has `channels` channels: make them agree with their pruned conv
-    for m in unet.modules():
-        if isinstance(m, (Upsample2D, Downsample2D)):
-            m.channels = m.conv.in_channels
-            m.out_channels = m.conv.out_channels
+    fix_resamplers(unet)
     unet.zero_grad(set_to_none=True)
     return unet
+
+
+def fix_resamplers(unet) -> None:
+    """diffusers' resamplers assert the input has `channels` channels: make them agree with their pruned conv."""
+    from diffusers.models.resnet import Downsample2D, Upsample2D
+
+    for m in unet.modules():
+        if isinstance(m, (Upsample2D, Downsample2D)) and isinstance(getattr(m, "conv", None), torch.nn.Conv2d):
+            m.channels = m.conv.in_channels
+            m.out_channels = m.conv.out_channels
 
 
 def pruned_architecture(ratio: float, scale: Scale = DEFAULT_SCALE):
@@ -429,6 +455,8 @@ def _models(params: dict, teacher, scale: Scale, ctx: RunContext, notes: list[st
 
 
 def run(params: dict, ctx: RunContext):
+    if ctx.model_path is not None:  # your own model: pruning without fine-tuning (`run_user`)
+        return run_user(params, ctx)
     # 1. the teacher, its cost, and the pruned models (committed, or pruned and trained now)
     teacher, info = teacher_for(ctx, params)
     scale = Scale(params["width"], params["image_size"])
@@ -514,6 +542,151 @@ def checkpoint_seconds_note() -> str:
     return f"{seconds:.0f}s recorded in its sidecar" if seconds else "its training time is not recorded"
 
 
+# ---------------------------------------------------------------------------
+# your own model (--model DIR): pruning without fine-tuning
+# ---------------------------------------------------------------------------
+
+USER_IMPORTANCES = ("magnitude",)  # the importance that needs no data (Taylor needs the loss on training images)
+NO_FINETUNE_NOTE = ("pruning without fine-tuning: Diff-Pruning always fine-tunes after pruning (10-20% of the "
+                    "teacher's training steps), and a model pruned without it is expected to lose agreement with the "
+                    "unpruned model; this run measures how much. No fine-tune and no same-MACs model trained from "
+                    "scratch here: both need your training data, which a model folder does not carry")
+TAYLOR_NOTE = ("importance 'taylor' left out: Diff-Pruning's Taylor importance is the gradient of the diffusion loss "
+               "on training images, and a model folder carries none (a variant on the model's own samples would be a "
+               "different method); magnitude (L2 of each channel group's weights) needs no data")
+
+
+def user_example(net) -> tuple:
+    """One input of a user's network (`usermodel.UserNet`) for torch-pruning's tracing and MAC counter."""
+    device = next(net.parameters()).device
+    t = torch.full((1,), min(500, net.train_timesteps // 2), dtype=torch.long, device=device)
+    return torch.randn(1, *net.sample_shape, device=device), t
+
+
+def user_macs(net) -> tuple[int, int]:
+    """MACs of one evaluation of a user's network at batch 1 (torch-pruning's counter) and its parameters."""
+    import contextlib
+    import io
+
+    import torch_pruning as tp
+
+    with contextlib.redirect_stdout(io.StringIO()), torch.no_grad():
+        macs, params = tp.utils.count_ops_and_params(net, user_example(net))
+    return int(macs), int(params)
+
+
+def prune_user_net(net, ratio: float, kind: str, where: str, seed: int = 0):
+    """A copy of a user's UNet with `ratio` of every channel group removed by `kind` importance (no fine-tune).
+
+    The wrapper (`usermodel.UserNet`) is pruned as a whole, so torch-pruning traces the very call the sampler
+    makes (conditioning included); the output convolution is kept and no gradient is ever computed. A layout
+    torch-pruning cannot handle is a ParamError naming the folder."""
+    import torch_pruning as tp
+
+    pruned = copy.deepcopy(net)
+    for p in pruned.parameters():  # torch-pruning traces the autograd graph: the weights must want gradients
+        p.requires_grad_(True)
+    torch.manual_seed(seed)
+    try:
+        tp.pruner.BasePruner(pruned, user_example(pruned), importance=_importance(kind), pruning_ratio=ratio,
+                             ignored_layers=[pruned.model.conv_out]).step()
+        fix_resamplers(pruned.model)
+        x, t = user_example(pruned)
+        with torch.no_grad():
+            out = pruned(x.expand(2, *x.shape[1:]).contiguous(), t.expand(2))
+        if out.shape[1:] != x.shape[1:] or not torch.isfinite(out).all():
+            raise RuntimeError(f"the pruned network returns {tuple(out.shape)} (non-finite or the wrong shape)")
+    except (RuntimeError, ValueError, AssertionError, IndexError, KeyError, TypeError, AttributeError) as exc:
+        first = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0][:200]
+        raise ParamError(f"model folder {where}: torch-pruning could not prune your {net.class_name} at ratio "
+                         f"{ratio:g} ({first}); use another ratio or a UNet whose channels torch-pruning can "
+                         "group") from None
+    for p in pruned.parameters():
+        p.requires_grad_(False)
+    return pruned.eval()
+
+
+def user_sampler_fn(name: str, steps: int, base: dict):
+    def fn(noise, seed, net):
+        return harness.sample(net, make_scheduler(name, base=base), noise, steps=steps)
+    return fn
+
+
+def run_user(params: dict, ctx: RunContext):
+    """Magnitude pruning of the user's UNet at every ratio, no fine-tune, against the
+    unpruned model from the same noise (PSNR/SSIM: the harness's fidelity mode)."""
+    from ..core.usermodel import FIDELITY_NOTE, user_model_for
+
+    # 1. the user's model, its scheduler config and its cost
+    net, info = user_model_for(ctx)
+    base = info["scheduler"]
+    macs0, params0 = user_macs(net)
+    kinds = list(USER_IMPORTANCES)
+    notes = [info["conditioning"], FIDELITY_NOTE, NO_FINETUNE_NOTE]
+    if "taylor" in params["importances"]:
+        notes.append(TAYLOR_NOTE)
+    fn = user_sampler_fn(params["sampler"], params["steps"], base)
+    sampler = {"sampler": params["sampler"], "steps": params["steps"],
+               **describe(make_scheduler(params["sampler"], base=base))}
+    # 2. methods: the unpruned model (full cost, the reference); per ratio and importance a pruned copy
+    full = harness.Method(f"unpruned {params['sampler']} {params['steps']}", fn, params["steps"], "full-cost",
+                          extra=dict(sampler, macs=macs0, macs_share=1.0, params_share=1.0))
+    methods, labels = [full], {}
+    for i, (ratio, kind) in enumerate((r, k) for r in params["ratios"] for k in kinds):
+        ctx.progress.report(0.0, f"pruning your model: {kind}, ratio {ratio:g}")
+        pruned = prune_user_net(net, ratio, kind, str(info["path"]))
+        macs, n_params = user_macs(pruned)
+        if macs >= macs0:
+            notes.append(f"{kind} pruning at ratio {ratio:g} removed nothing measurable (MACs {macs} vs {macs0}): "
+                         "the channel groups of your UNet are too small to split at this ratio")
+        labels[(ratio, kind)] = f"r={ratio:g} {LABELS[kind]}, no fine-tune"
+        methods.append(harness.Method(labels[(ratio, kind)], fn, params["steps"],
+                                      "technique", model=pruned,
+                                      extra=dict(sampler, ratio=ratio, importance=kind, macs=macs,
+                                                 macs_share=round(macs / macs0, 4),
+                                                 params_share=round(n_params / params0, 4), train_steps=0)))
+    # 3. measure (fidelity mode: each row's PSNR/SSIM is against the unpruned output from the same noise)
+    measured = harness.measure_all(methods, net, ctx, params)
+    # 4. comparisons: each ratio against the next lower one (PSNR/SSIM paired over seeds); none against the
+    #    unpruned row, whose output is every row's reference
+    comparisons = []
+    ratios = sorted(set(params["ratios"]))
+    for lower, higher in zip(ratios, ratios[1:]):
+        comparisons += measured.compare(labels[(higher, kinds[0])], labels[(lower, kinds[0])],
+                                        "what the higher ratio costs")
+    notes.append(f"MACs per network evaluation (torch-pruning's counter, batch 1): unpruned {macs0 / 1e6:.2f}M; "
+                 "torch-pruning removes the same number of channels from every GroupNorm group, so MACs fall in "
+                 "steps; timings on a shared machine: compare the speed-ups within this run")
+    cost = [{"model": r.method, "MACs (M)": round(r.extra["macs"] / 1e6, 3), "MACs share": r.extra["macs_share"],
+             "parameters": r.parameters, "params share": r.extra["params_share"],
+             "wall speed-up": round(r.speedup, 2) if r.speedup else None,
+             "PSNR dB": None if r.psnr is None else round(r.psnr, 2),
+             "SSIM": None if r.ssim is None else round(r.ssim, 4)} for r in measured.rows]
+    return harness.result(measured, comparisons, params, notes=notes,
+                          model=dict(info, macs=macs0, prune="torch-pruning BasePruner, local, conv_out kept, "
+                                                          "no fine-tune"),
+                          equal_cost="none with your model: the same-MACs model trained from scratch needs your "
+                                     "training data",
+                          tables={"cost and agreement with the unpruned model (same noise)": cost})
+
+
+def _check_model(params: dict, folder) -> None:
+    """With a user's model: a UNet, data-free importances, no training, step counts within its schedule."""
+    from ..core.usermodel import check_steps
+
+    if folder.class_name not in ("UNet2DModel", "UNet2DConditionModel"):
+        raise ParamError(f"option 'model': your model is a {folder.class_name}; the pruning demo prunes the "
+                         "convolution channels of a UNet2DModel or UNet2DConditionModel with torch-pruning; use the "
+                         "solvers, scheduling or runtime demo for a DiT")
+    if params["retrain"]:
+        raise ParamError("parameter 'retrain': with your own model (--model) nothing is trained (no training data); "
+                         "leave retrain=false: the run prunes without fine-tuning")
+    if "magnitude" not in params["importances"]:
+        raise ParamError("parameter 'importances': with your own model only magnitude prunes without data (taylor "
+                         "needs the diffusion loss on training images); use importances=magnitude")
+    check_steps(params, folder, "steps")
+
+
 def _check(params: dict) -> None:
     if params["width"] == 1 and max(params["ratios"]) > 0.5:
         raise ParamError("parameter 'ratios': above 0.5 the 16-channel layers of the width-1 UNet (2 channels per "
@@ -568,6 +741,8 @@ DEMO = Demo(
     ),
     run=run,
     check=_check,
+    accepts_model=True,
+    model_check=_check_model,
     smoke=dict(n_samples=64, seeds=2, ratios=[0.5], importances=["taylor"], steps=4, agreement_samples=16),
     module=__name__,
     same_cost_per_nfe=False,
