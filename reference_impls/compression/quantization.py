@@ -58,6 +58,23 @@ What is measured
     float ones (not on this CPU at 16-48 channels: the demo says what it
     measured).
 
+With your own model (`--model DIR`, `core/usermodel.py`)
+    quanto quantizes any torch module, so the schemes run on your
+    UNet2DModel, UNet2DConditionModel or DiT as they do on the teacher: the
+    full-cost baseline is your model in fp32, the technique rows its
+    quantized copies. Calibration states are the DDIM states of your model's
+    own trajectories, from noise in its sample shape, with its scheduler
+    config (`make_scheduler(..., base=...)`), as is every row's sampler.
+    Quality is agreement: PSNR and SSIM of each row's output against the fp32
+    model's output from the same noise (the harness's fidelity mode; the
+    separate `agreement_samples` probe is not run); cost is weight bytes.
+    There is no equal-cost row: an fp32 model of the quantized model's bytes
+    would have to be trained on your data, which the demo cannot do. In its
+    place, as a `reference` row (not an equal-cost baseline), your fp32
+    weights cast to bf16, a training-free half-size control: the quantized
+    rows are compared with it (paired PSNR/SSIM over seeds). The narrow model
+    is neither loaded nor trained.
+
 Catalog papers: post-training-quantization-diffusion-2023, q-diffusion-2023.
 """
 
@@ -82,6 +99,7 @@ from ..core.model import DEFAULT_SCALE, SCHEDULE_CONFIG, Scale, model_config, we
 from ..core.schedulers import describe, make_scheduler
 from ..core.spec import Demo, Param, ParamError, RunContext, common
 from ..core.training import FULL_TRAIN, teacher_for, train_diffusion
+from ..core.usermodel import check_steps, model_for
 
 # ---------------------------------------------------------------------------
 # the quantization schemes and the config of one quantized model
@@ -131,10 +149,13 @@ class _Recorder(torch.nn.Module):
 
 
 @torch.no_grad()
-def calibration_states(model, steps: int, n: int, seed: int, device, size: int) -> list[tuple]:
-    """The DDIM states (x_t, t) of `n` fresh trajectories of the fp32 model, one (batch) entry per step."""
+def calibration_states(model, steps: int, n: int, seed: int, device, size: int, base: Optional[dict] = None,
+                       shape: Optional[tuple] = None) -> list[tuple]:
+    """The DDIM states (x_t, t) of `n` fresh trajectories of the fp32 model, one (batch) entry per step.
+    `base` and `shape`: a user model's scheduler config and sample shape (None: the digits' schedule and shape)."""
     rec = _Recorder(model)
-    harness.sample(rec, make_scheduler("ddim"), harness.make_noise(n, seed, device, size), steps=steps)
+    harness.sample(rec, make_scheduler("ddim", base=base), harness.make_noise(n, seed, device, size, shape),
+                   steps=steps)
     return rec.seen
 
 
@@ -215,7 +236,8 @@ class _FloatTimestep(torch.nn.Module):
         self.unet = unet
 
     def forward(self, x, t):
-        return self.unet(x, t.float()).sample
+        out = self.unet(x, t.float())
+        return out.sample if hasattr(out, "sample") else out  # a user's model (UserNet) returns the tensor
 
 
 @torch.no_grad()
@@ -249,6 +271,21 @@ class _Compiled(torch.nn.Module):
 
     def forward(self, x, t):
         return self.net(x, t)
+
+
+class CastWeights(torch.nn.Module):
+    """A copy of the model with its weights stored in `dtype` (bf16: half the fp32 bytes), fed and read in fp32.
+
+    The training-free control on a user's model: what half the bytes cost without any integer scheme."""
+
+    def __init__(self, model: torch.nn.Module, dtype: torch.dtype = torch.bfloat16):
+        super().__init__()
+        self.net, self.dtype = copy.deepcopy(model).to(dtype).eval(), dtype
+        self.sample_shape = getattr(model, "sample_shape", None)
+
+    def forward(self, x, t):
+        out = self.net(x.to(self.dtype), t)
+        return (out.sample if hasattr(out, "sample") else out).float()
 
 
 # ---------------------------------------------------------------------------
@@ -317,12 +354,13 @@ def load_narrow(device: torch.device, scale: Scale = DEFAULT_SCALE):
 # ---------------------------------------------------------------------------
 
 
-def ddim_method(label: str, model, steps: int, role: str, extra: dict) -> harness.Method:
-    """diffusers DDIM in `steps` steps with `model`; every row of the demo samples this way."""
-    probe = make_scheduler("ddim")
+def ddim_method(label: str, model, steps: int, role: str, extra: dict, base: Optional[dict] = None) -> harness.Method:
+    """diffusers DDIM in `steps` steps with `model`; every row of the demo samples this way.
+    `base`: a user model's scheduler config."""
+    probe = make_scheduler("ddim", base=base)
 
     def fn(noise, seed, net):
-        return harness.sample(net, make_scheduler("ddim"), noise, steps=steps)
+        return harness.sample(net, make_scheduler("ddim", base=base), noise, steps=steps)
 
     return harness.Method(label, fn, steps, role, model=model, dtype="fp32",
                           extra=dict(extra, steps=steps, **describe(probe)))
@@ -338,15 +376,19 @@ def agreement_psnr(model, reference: torch.Tensor, noise: torch.Tensor, steps: i
 
 
 def run(params: dict, ctx: RunContext):
-    # 1. models: the fp32 teacher (full cost) and the fp32 model of about the W8 model's bytes (equal cost)
-    teacher, info = teacher_for(ctx, params)
+    # 1. models: the fp32 teacher or the user's fp32 model (full cost); on the teacher, the fp32 model of about the
+    #    W8 model's bytes (equal cost); on a user's model no such model exists (see the module docstring)
+    teacher, info, base, user_notes = model_for(ctx, params, teacher_for)
+    user = base is not None
     scale = Scale(params["width"], params["image_size"])
     size, steps, notes = params["image_size"], params["steps"], []
-    ctx.progress.report(0.0, "loading the equal-bytes fp32 model")
-    narrow, narrow_where = load_narrow(ctx.device, scale)
-    # 2. calibration states from the teacher's own DDIM trajectories (seeds disjoint from the measured ones)
+    shape = harness.sample_shape(teacher, size) if user else None
+    if not user:
+        ctx.progress.report(0.0, "loading the equal-bytes fp32 model")
+        narrow, narrow_where = load_narrow(ctx.device, scale)
+    # 2. calibration states from the fp32 model's own DDIM trajectories (seeds disjoint from the measured ones)
     ctx.progress.report(0.01, "collecting calibration states along the fp32 trajectories")
-    states = calibration_states(teacher, steps, params["calib_samples"], 10**7, ctx.device, size)
+    states = calibration_states(teacher, steps, params["calib_samples"], 10**7, ctx.device, size, base, shape)
     # 3. the quantized models, one per (scheme, calibration); calibration only matters with quantized activations
     configs = []
     for scheme in (params["schemes"] if "quanto" in params["paths"] else []):
@@ -360,80 +402,143 @@ def run(params: dict, ctx: RunContext):
         quantized[cfg] = (apply_quantization(teacher, cfg, calibration_batches(states, cfg.calibration)),
                           time.perf_counter() - started)
     # 4. the PT2E int8 path (CPU, x86, torchao) and its fair reference, the compiled fp32 teacher
-    pt2e_models = {}
-    if "pt2e" in params["paths"]:
-        if not pt2e_available():
-            notes.append("PT2E int8 path skipped: it needs torchao (torchao.quantization.pt2e; torch 2.13 no longer "
-                         "ships torch.ao.quantization.quantize_pt2e). pip install 'diffatlas[quant]' (torchao) to run it.")
-        elif ctx.device.type != "cpu":
-            notes.append(f"PT2E int8 path skipped: X86InductorQuantizer targets x86 CPUs, not {ctx.device.type}")
-        else:
-            ctx.progress.report(0.05, "PT2E: export, calibrate, convert (torch.compile happens at warm-up)")
-            started = time.perf_counter()
-            pt2e_models["int8"] = (apply_pt2e(teacher, calibration_batches(states, "trajectory")),
-                                   time.perf_counter() - started)
-            pt2e_models["fp32"] = (_Compiled(teacher), 0.0)
-    # 5. agreement with the teacher's samples from the same noise (PSNR)
-    ctx.progress.report(0.06, "agreement with the fp32 samples from the same noise")
-    probe_noise = harness.make_noise(params["agreement_samples"], 10**7 + 1, ctx.device, size)
-    reference = harness.sample(harness.CountingModel(teacher), make_scheduler("ddim"), probe_noise, steps=steps).clamp(-1, 1)
+    pt2e_models = _pt2e_models(teacher, states, params, ctx, notes, user)
+    # 5. on the teacher: agreement with its samples from the same noise (PSNR; on a user's model the harness
+    #    scores every row this way itself)
     teacher_bytes = weight_bytes(teacher)
+    if not user:
+        ctx.progress.report(0.06, "agreement with the fp32 samples from the same noise")
+        probe_noise = harness.make_noise(params["agreement_samples"], 10**7 + 1, ctx.device, size)
+        reference = harness.sample(harness.CountingModel(teacher), make_scheduler("ddim"), probe_noise,
+                                   steps=steps).clamp(-1, 1)
 
     def extra(net_model, **more):
-        return dict(more, bytes_ratio=round(teacher_bytes / weight_bytes(net_model), 2),
-                    psnr_vs_fp32_db=round(agreement_psnr(net_model, reference, probe_noise, steps), 2))
+        more = dict(more, bytes_ratio=round(teacher_bytes / weight_bytes(net_model), 2))
+        if not user:
+            more["psnr_vs_fp32_db"] = round(agreement_psnr(net_model, reference, probe_noise, steps), 2)
+        return more
 
     # 6. methods: every row samples with the same DDIM sampler and steps
-    full = ddim_method(f"fp32 teacher, DDIM {steps}", teacher, steps, "full-cost", {"model": "teacher (fp32)"})
-    equal = ddim_method(f"fp32 narrow (8/16/24 ch), DDIM {steps}", narrow, steps, "equal-cost",
-                        extra(narrow, model=f"narrow fp32 ({narrow_where}, {NARROW_TRAIN.steps} training steps)"))
-    methods = [full, equal]
+    name = "your model" if user else "teacher"
+    full = ddim_method(f"fp32 {name}, DDIM {steps}", teacher, steps, "full-cost", {"model": f"{name} (fp32)"}, base)
+    if user:  # the training-free control of half the bytes: a reference row, not an equal-cost baseline
+        control = ddim_method(f"fp32 weights cast to bf16 (reference), DDIM {steps}", CastWeights(teacher), steps,
+                              "reference", extra(CastWeights(teacher), model="your model, weights cast to bf16"), base)
+    else:
+        control = ddim_method(f"fp32 narrow (8/16/24 ch), DDIM {steps}", narrow, steps, "equal-cost",
+                              extra(narrow, model=f"narrow fp32 ({narrow_where}, {NARROW_TRAIN.steps} training steps)"))
+    methods = [full, control]
     for cfg, (model, seconds) in quantized.items():
         methods.append(ddim_method(f"{cfg.label}, DDIM {steps}", model, steps, "technique",
-                                   extra(model, model="teacher, quantized", quantize_s=round(seconds, 2),
+                                   extra(model, model=f"{name}, quantized", quantize_s=round(seconds, 2),
                                          weight_bits=cfg.weight_bits, activation_bits=cfg.activation_bits or "float",
-                                         calibration=cfg.calibration if cfg.activation_bits else "n/a")))
+                                         calibration=cfg.calibration if cfg.activation_bits else "n/a"), base))
     if pt2e_models:
         model, _ = pt2e_models["fp32"]
-        methods.append(ddim_method(f"fp32 teacher compiled, DDIM {steps}", model, steps, "reference",
-                                   {"model": "teacher (fp32, torch.compile)"}))
+        methods.append(ddim_method(f"fp32 {name} compiled, DDIM {steps}", model, steps, "reference",
+                                   {"model": f"{name} (fp32, torch.compile)"}, base))
         model, seconds = pt2e_models["int8"]
         methods.append(ddim_method(f"PT2E X86 W8A8 compiled, calib trajectory, DDIM {steps}", model, steps, "technique",
-                                   dict(extra(model, model="teacher, PT2E int8", quantize_s=round(seconds, 2)),
-                                        weight_bits=8, activation_bits=8, calibration="trajectory")))
-    # 7. measure, all in one run, repeats interleaved
+                                   dict(extra(model, model=f"{name}, PT2E int8", quantize_s=round(seconds, 2)),
+                                        weight_bits=8, activation_bits=8, calibration="trajectory"), base))
+    # 7. measure, all in one run, repeats interleaved (on a user's model: PSNR/SSIM against the full-cost row)
     measured = harness.measure_all(methods, teacher, ctx, params)
-    # 8. verdicts: every quantized model against the fp32 teacher and against the fp32 model of ~ its bytes
+    # 8. verdicts: every quantized model against the fp32 model (on a user's model its PSNR/SSIM are that already)
+    #    and against the control of about its bytes: the narrow fp32 model, or the bf16 cast of a user's model
     comparisons = []
-    narrow_bytes = measured.row(equal.label).weight_bytes
+    control_bytes = measured.row(control.label).weight_bytes
     for m in methods:
         if m.role != "technique":
             continue
         row = measured.row(m.label)
-        ratio = narrow_bytes / row.weight_bytes
-        context = "" if 0.8 <= ratio <= 1.25 else f"NB: the narrow model has {ratio:.1f}x this model's weight bytes"
-        comparisons += measured.compare(m.label, full.label) + measured.compare(m.label, equal.label, context)
+        ratio = control_bytes / row.weight_bytes
+        what = "bf16 cast" if user else "narrow model"
+        context = "" if 0.8 <= ratio <= 1.25 else f"NB: the {what} has {ratio:.1f}x this model's weight bytes"
+        comparisons += measured.compare(m.label, full.label) + measured.compare(m.label, control.label, context)
     # 9. notes: what the bytes and the clock say here
-    notes += _speed_notes(measured, full.label, ctx)
-    notes.append(f"equal-cost baseline: fp32 UNet with block_out_channels {narrow_config(scale)['block_out_channels']}, "
-                 f"{narrow_bytes / 1e3:.0f} kB, trained from scratch for {NARROW_TRAIN.steps} steps with the "
-                 f"teacher's recipe (the teacher had {FULL_TRAIN.steps}); so this baseline had less training than the quantized teacher and the comparison favours quantization")
+    notes += _speed_notes(measured, full.label, ctx, teacher)
+    if user:
+        notes.append(USER_BASELINE_NOTE)
+    else:
+        notes.append(f"equal-cost baseline: fp32 UNet with block_out_channels "
+                     f"{narrow_config(scale)['block_out_channels']}, {control_bytes / 1e3:.0f} kB, trained from scratch "
+                     f"for {NARROW_TRAIN.steps} steps with the teacher's recipe (the teacher had {FULL_TRAIN.steps}); "
+                     "so this baseline had less training than the quantized teacher and the comparison favours "
+                     "quantization")
     if ctx.dtype != "fp32":
         notes.append(f"every row ran in fp32: --dtype {ctx.dtype} is ignored here (the comparison is integer vs fp32)")
     if any(cfg.activation_bits and cfg.activation_bits < 8 for cfg in configs):
         notes.append("* simulated activations: inputs of every quantized layer rounded to that many bits, computed "
                      "in float (no low-bit kernel); their time is not an integer kernel's")
-    table = [{"method": r.method, "weight_bytes": r.weight_bytes,
-              "smaller_than_fp32": round(measured.row(full.label).weight_bytes / r.weight_bytes, 2),
-              "psnr_vs_fp32_db": r.extra.get("psnr_vs_fp32_db"), "speedup": round(r.speedup or 0.0, 2)}
-             for r in measured.rows]
-    return harness.result(measured, comparisons, params, notes=notes, tables={"weight bytes and agreement": table},
-                          model=dict(info, narrow_key=narrow_key(scale), narrow_weight_bytes=narrow_bytes),
-                          equal_cost="an fp32 UNet of about the W8 model's weight bytes (half the channels), "
-                                     "same DDIM sampler and steps")
+    notes += user_notes
+    return harness.result(measured, comparisons, params, notes=notes,
+                          tables={"weight bytes and agreement": _table(measured, full.label, user)},
+                          model=info if user else dict(info, narrow_key=narrow_key(scale),
+                                                       narrow_weight_bytes=control_bytes),
+                          equal_cost=USER_EQUAL_COST if user else
+                          "an fp32 UNet of about the W8 model's weight bytes (half the channels), same DDIM sampler "
+                          "and steps")
 
 
-def _speed_notes(measured, full_label: str, ctx: RunContext) -> list[str]:
+USER_EQUAL_COST = ("none on your model: an fp32 model of the quantized model's bytes would have to be trained on your "
+                   "data; the fp32 weights cast to bf16 (half the bytes, no training) are a reference row instead")
+USER_BASELINE_NOTE = ("no equal-cost baseline on your model: the project's (an fp32 UNet with about the W8 model's "
+                      "bytes, trained from scratch with the same recipe) cannot exist without training a model on "
+                      "your data, which this demo does not do, so that row is dropped. The reference row is a training-free "
+                      "control instead: your fp32 weights cast to bf16 (half the bytes, computed in bf16); each "
+                      "quantized row is compared with it (paired PSNR/SSIM over seeds), which says whether the integer "
+                      "scheme agrees with fp32 better or worse than plain half precision, not whether a smaller model "
+                      "trained for those bytes would do better")
+
+
+def _pt2e_models(teacher, states, params: dict, ctx: RunContext, notes: list, user: bool) -> dict:
+    """The PT2E int8 model and its compiled fp32 reference, or {} with the reason in `notes`."""
+    if "pt2e" not in params["paths"]:
+        return {}
+    if not pt2e_available():
+        notes.append("PT2E int8 path skipped: it needs torchao (torchao.quantization.pt2e; torch 2.13 no longer "
+                     "ships torch.ao.quantization.quantize_pt2e). pip install 'diffatlas[quant]' (torchao) to run it.")
+        return {}
+    if ctx.device.type != "cpu":
+        notes.append(f"PT2E int8 path skipped: X86InductorQuantizer targets x86 CPUs, not {ctx.device.type}")
+        return {}
+    ctx.progress.report(0.05, "PT2E: export, calibrate, convert (torch.compile happens at warm-up)")
+    started = time.perf_counter()
+    try:
+        int8 = apply_pt2e(teacher, calibration_batches(states, "trajectory"))
+    except Exception as exc:  # noqa: BLE001 - a user's network may not export; the run goes on without the row
+        if not user:
+            raise
+        first = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0][:200]
+        notes.append(f"PT2E int8 path skipped: torch.export/prepare_pt2e failed on your model ({first})")
+        return {}
+    return {"int8": (int8, time.perf_counter() - started), "fp32": (_Compiled(teacher), 0.0)}
+
+
+def _table(measured, full_label: str, user: bool) -> list[dict]:
+    """Weight bytes and agreement with fp32 per row (on a user's model, the harness's PSNR/SSIM)."""
+    full_bytes = measured.row(full_label).weight_bytes
+    table = []
+    for r in measured.rows:
+        row = {"method": r.method, "weight_bytes": r.weight_bytes,
+               "smaller_than_fp32": round(full_bytes / r.weight_bytes, 2)}
+        if user:
+            row.update(psnr_vs_fp32_db=None if r.psnr is None else round(r.psnr, 2),
+                       ssim_vs_fp32=None if r.ssim is None else round(r.ssim, 4))
+        else:
+            row["psnr_vs_fp32_db"] = r.extra.get("psnr_vs_fp32_db")
+        table.append(dict(row, speedup=round(r.speedup or 0.0, 2)))
+    return table
+
+
+def _conv_share(model: torch.nn.Module) -> float:
+    """The share of the weights of the model's Conv2d and Linear layers that sits in Conv2d layers."""
+    conv = sum(m.weight.numel() for m in model.modules() if isinstance(m, torch.nn.Conv2d))
+    linear = sum(m.weight.numel() for m in model.modules() if isinstance(m, torch.nn.Linear))
+    return conv / max(conv + linear, 1)
+
+
+def _speed_notes(measured, full_label: str, ctx: RunContext, model: torch.nn.Module) -> list[str]:
     full = measured.row(full_label)
     rows = [r for r in measured.rows if r.role == "technique"]
     if not rows:
@@ -441,10 +546,11 @@ def _speed_notes(measured, full_label: str, ctx: RunContext) -> list[str]:
     parts = ", ".join(f"{r.method.split(', DDIM')[0]} {full.weight_bytes / r.weight_bytes:.1f}x smaller and "
                       f"{r.speedup:.2f}x the speed" for r in rows if r.speedup)
     slower = all(r.speedup is not None and r.speedup < 1 for r in rows)
-    head = ("Every quantized model was SLOWER than fp32 here" if slower else "Measured against the fp32 teacher")
+    head = ("Every quantized model was SLOWER than fp32 here" if slower else "Measured against the fp32 model")
     why = (": optimum-quanto 0.2.7 has an integer kernel only for linear layers, and a quantized convolution "
-           "(84% of this UNet's weights) dequantizes its weight to float on every call (its fallback dispatch); "
-           "integer activations add a rounding pass on top. The saving here is in bytes" if slower else "")
+           f"({100 * _conv_share(model):.0f}% of this model's conv/linear weights) dequantizes its weight to float on "
+           "every call (its fallback dispatch); integer activations add a rounding pass on top. The saving here is "
+           "in bytes" if slower else "")
     if any(r.method.startswith("PT2E") for r in rows):
         why += " (PT2E: compare it with the compiled fp32 row, not the eager one)"
     return [f"{head} ({ctx.device.type}, {ctx.threads} threads){why}: {parts}."]
@@ -453,7 +559,8 @@ def _speed_notes(measured, full_label: str, ctx: RunContext) -> list[str]:
 def _check(params: dict) -> None:
     if params["agreement_samples"] > params["n_samples"] * 4:
         raise ParamError(f"parameter 'agreement_samples': {params['agreement_samples']} is more than 4x n_samples; "
-                         "the agreement check is a side measurement, keep it smaller")
+                         "the agreement check is a side measurement, keep it smaller (with --model it is not run: "
+                         "set it to n_samples or less)")
 
 
 DEMO = Demo(
@@ -482,6 +589,8 @@ DEMO = Demo(
     ),
     run=run,
     check=_check,
+    accepts_model=True,
+    model_check=lambda params, folder: check_steps(params, folder, "steps"),
     smoke=dict(n_samples=50, seeds=2, steps=3, schemes=["w8", "w8a8"], calibration=["trajectory"], calib_samples=8,
                agreement_samples=8, batch=50),
     module=__name__,
