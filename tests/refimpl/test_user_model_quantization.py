@@ -40,3 +40,26 @@ def test_quantization_on_a_saved_model_reports_psnr_ssim_and_bytes(quant_json):
     assert data["model"]["source"] == "user" and "narrow_key" not in data["model"]
     assert "no equal-cost baseline on your model" in " ".join(data["notes"])
     assert data["equal_cost"].startswith("none on your model")
+
+
+def test_calibration_follows_the_users_sample_shape_and_schedule(tmp_path):
+    """Calibration draws from the user model's own 3x8x8 noise and its scheduler config (100 training steps here),
+    and more DDIM steps than those 100 are refused in one line before anything loads."""
+    import torch
+    from diffusers import DDPMScheduler
+
+    from reference_impls.compression import quantization as qz
+    from reference_impls.core.usermodel import load_user_model
+    from tests.refimpl.test_user_model import one_line_error
+
+    folder = save_tiny_unet(tmp_path)
+    DDPMScheduler(num_train_timesteps=100, prediction_type="v_prediction").save_pretrained(folder)
+    net, checked = load_user_model(folder, torch.device("cpu"))
+    states = qz.calibration_states(net, 4, 2, 0, torch.device("cpu"), 28, checked.scheduler,
+                                   checked.sample_shape)
+    assert len(states) == 4 and all(x.shape == (2, 3, 8, 8) for x, _ in states)
+    assert all(int(t.max()) < 100 for _, t in states)
+    batches = qz.calibration_batches(states, "first")
+    assert len(batches) == 4 and all(x is states[0][0] for x, _ in batches)
+    one_line_error(["quantization", "--model", str(folder), "--quick", "-p", "steps=200"],
+                   "parameter 'steps': 200 steps exceed your model's 100 training timesteps")
