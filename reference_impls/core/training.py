@@ -62,17 +62,19 @@ def lr_lambda(cfg: TrainConfig) -> Callable[[int], float]:
 
 
 def train_diffusion(cfg: TrainConfig, device: torch.device, progress: Optional[Callable[[float, str], None]] = None,
-                    log_every: int = 500, scale: Scale = DEFAULT_SCALE, model: Optional[torch.nn.Module] = None):
+                    log_every: int = 500, scale: Scale = DEFAULT_SCALE, model: Optional[torch.nn.Module] = None,
+                    data: Optional[torch.Tensor] = None):
     """Train the substrate UNet on the training split; return the EMA model.
 
     `model` starts from a given network instead of a fresh UNet at `scale`
     (fine-tuning a pruned model, training a narrower one from scratch, another
     backbone); it must take `(x_t, t)` and return the v-prediction (or an
-    object with `.sample`), and is trained in place.
+    object with `.sample`), and is trained in place. `data` replaces the
+    digits' training split (the latent demo trains on its autoencoder's latents).
     """
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
-    data = digits_split(scale.image_size).train_x
+    data = digits_split(scale.image_size).train_x if data is None else data
     model = (model if model is not None else make_unet(scale)).to(device).train()
     ema = copy.deepcopy(model).eval()
     for p in ema.parameters():

@@ -65,7 +65,6 @@ diffusion-models-beat-gans-2021, denoising-diffusion-implicit-models-2021, dpm-s
 
 from __future__ import annotations
 
-import copy
 import json
 import time
 from dataclasses import asdict, dataclass, replace
@@ -81,7 +80,7 @@ from ..core.model import DEFAULT_SCALE, SCHEDULE_CONFIG, Scale, model_config, tr
 from ..core.paths import cache_dir
 from ..core.schedulers import LABELS, describe, make_scheduler
 from ..core.spec import Demo, Param, ParamError, RunContext, common
-from ..core.training import FULL_TRAIN, TrainConfig, diffusion_loss, load_teacher, lr_lambda, teacher_for, teacher_key
+from ..core.training import FULL_TRAIN, TrainConfig, diffusion_loss, load_teacher, lr_lambda, teacher_for, teacher_key, train_diffusion
 
 FACTORS = (2, 4)
 SAMPLERS = ("ddim", "dpmsolver++")
@@ -266,41 +265,14 @@ def latent_key(factor: int, cfg: TrainConfig = LATENT_TRAIN, scale: Scale = DEFA
 
 def train_latent_unet(factor: int, latents: torch.Tensor, cfg: TrainConfig, device: torch.device,
                       scale: Scale = DEFAULT_SCALE, progress=None, log_every: int = 500):
-    """The teacher's training loop (`training.diffusion_loss`, `lr_lambda`, EMA) on scaled latents.
+    """The teacher's trainer (`training.train_diffusion`: v-loss, AdamW, cosine schedule, EMA) on scaled latents.
 
-    `training.train_diffusion` reads the pixel digits itself, so the loop is
-    restated here around the same loss and learning-rate schedule.
+    The latent UNet is initialised right after seeding, as the trainer does for
+    a fresh UNet, so the committed latent UNets retrain bit for bit.
     """
     torch.manual_seed(cfg.seed)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    model = make_latent_unet(factor, scale).to(device).train()
-    ema = copy.deepcopy(model).eval()
-    for p in ema.parameters():
-        p.requires_grad_(False)
-    sched = training_scheduler()
-    sched.alphas_cumprod = sched.alphas_cumprod.to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.0)
-    lr_sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg))
-    started, running = time.perf_counter(), 0.0
-    for step in range(cfg.steps):
-        z0 = latents[torch.randint(0, len(latents), (cfg.batch_size,), generator=gen)].to(device)
-        loss = diffusion_loss(model, z0, sched, gen)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        lr_sched.step()
-        decay = min(cfg.ema_decay, (1 + step) / (10 + step))
-        with torch.no_grad():
-            for pe, pm in zip(ema.parameters(), model.parameters()):
-                pe.mul_(decay).add_(pm.detach(), alpha=1 - decay)
-        running = 0.98 * running + 0.02 * loss.item() if step else loss.item()
-        if progress:
-            progress((step + 1) / cfg.steps, f"latent UNet f={factor}: step {step + 1}/{cfg.steps} loss {running:.4f}")
-        if log_every and (step + 1) % log_every == 0:
-            print(f"[train latent f={factor}] step {step + 1}/{cfg.steps} loss(ema) {running:.4f} "
-                  f"{time.perf_counter() - started:.0f}s", flush=True)
-    return ema, {"final_loss": running, "train_seconds": time.perf_counter() - started}
+    model = make_latent_unet(factor, scale)
+    return train_diffusion(cfg, device, progress, log_every, scale, model=model, data=latents)
 
 
 def load_latent(factor: int, device: torch.device, scale: Scale = DEFAULT_SCALE, train_if_missing: bool = True,
@@ -734,14 +706,14 @@ DEMO = Demo(
             "auto-encoding-variational-bayes-2014", "denoising-diffusion-probabilistic-models-2020",
             "diffusion-models-beat-gans-2021", "denoising-diffusion-implicit-models-2021",
             "dpm-solver-plus-plus-2022"),
-    params=common(n_samples=(200, 1000), seeds=(5, 5)) + (
+    params=common(n_samples=(100, 1000), seeds=(3, 5)) + (
         Param(name="samplers", type=str, many=True, quick=["ddim"], full=list(SAMPLERS), choices=SAMPLERS,
               help="samplers (every model uses each)"),
         Param(name="steps", type=int, many=True, quick=[10], full=[10, 20], lo=1, hi=1000,
               help="sampler steps of the pixel teacher and the latent models"),
         Param(name="factors", type=int, many=True, quick=[2, 4], full=[2, 4], choices=FACTORS,
               help="autoencoder downsampling factors (2: 2x8x8 latents from 16x16, 4: 4x4x4)"),
-        Param(name="norms", type=str, many=True, quick=list(NORMS), full=list(NORMS), choices=NORMS,
+        Param(name="norms", type=str, many=True, quick=["channel"], full=list(NORMS), choices=NORMS,
               help="latent normalisation: scalar (LDM: one std) and/or channel (each channel to unit variance)"),
         Param(name="equal_training", type=bool, quick=True, full=True,
               help="add the pixel UNet trained with the f=2 latent model's training FLOPs (autoencoder included)"),
@@ -751,6 +723,7 @@ DEMO = Demo(
     smoke=dict(n_samples=64, seeds=2, steps=[4], factors=[2], norms=["channel"], equal_training=False),
     module=__name__,
     same_cost_per_nfe=False,
-    quick_seconds=654,  # measured 2026-12-02: diffatlas demo run latent --quick, 2 threads, load average 7-10 (shared)
+    quick_seconds=24,  # measured 2026-12-02 07:09: time diffatlas demo run latent --quick (100 samples x 3 seeds,
+                       # per-channel latents at f=2 and f=4; LDM's scalar scaling is in full), 2 threads, load ~3
     full_seconds=1800,  # an estimate, not measured: about 3x quick's sampling work at 5x the samples, idle
 )
