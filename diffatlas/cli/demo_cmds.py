@@ -65,7 +65,7 @@ def demo_list(catalog_dir, taxonomy_dir, as_json):
     if as_json:
         click.echo(json.dumps([
             {"id": d.id, "title": d.title, "nodes": list(d.nodes), "papers": list(d.papers),
-             "quick_seconds": d.quick_seconds, "full_seconds": d.full_seconds,
+             "quick_seconds": d.quick_seconds, "full_seconds": d.full_seconds, "accepts_model": d.accepts_model,
              "params": [{"name": p.name, "kind": p.kind, "quick": p.quick, "full": p.full, "bounds": p.bounds(),
                          "help": p.help} for p in d.params]}
             for d in registered.values()], indent=2))
@@ -83,6 +83,8 @@ def demo_list(catalog_dir, taxonomy_dir, as_json):
         missing = [p for p in d.papers if p not in catalog.papers]
         click.echo(f"{'':<14} papers: {', '.join(d.papers)}" + (f"  (not in this catalog: {', '.join(missing)})" if missing else ""))
         click.echo(f"{'':<14} params: " + ", ".join(f"{p.name}={_show(p.quick)}" for p in d.params))
+        if d.accepts_model:
+            click.echo(f"{'':<14} your own model: --model DIR (a diffusers save_pretrained folder; same-noise PSNR/SSIM)")
 
 
 class _Bar:
