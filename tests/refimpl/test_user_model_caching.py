@@ -67,20 +67,20 @@ def _run(args):
 
 def test_caching_on_a_saved_unet_reports_psnr_ssim_and_flop_equal_baselines(tmp_path):
     model = save_unet(tmp_path / "unet")
-    out = _run(["--model", str(model), "--out", str(tmp_path / "run"), "-p", "n_samples=4", "-p", "seeds=2",
-                "-p", "batch=4", "-p", "ddim_steps=12", "-p", "intervals=3", "-p", "branches=0,1"])
+    out = _run(["--model", str(model), "--out", str(tmp_path / "run"), "-p", "n_samples=2", "-p", "seeds=2",
+                "-p", "batch=2", "-p", "ddim_steps=8", "-p", "intervals=3", "-p", "branches=0,1"])
     assert out.exit_code == 0, out.output
     data = json.loads(out.output[out.output.index("{"):])
     rows = {r["method"]: r for r in data["rows"]}
-    full = rows["DDIM 12"]
+    full = rows["DDIM 8"]
     assert full["role"] == "full-cost" and full["psnr"] is None  # the reference itself
     techs = [r for r in data["rows"] if r["role"] == "technique"]
-    assert [r["method"] for r in techs] == ["DDIM 12 + DeepCache N=3 b=0", "DDIM 12 + DeepCache N=3 b=1"]
+    assert [r["method"] for r in techs] == ["DDIM 8 + DeepCache N=3 b=0", "DDIM 8 + DeepCache N=3 b=1"]
     for r in techs:
         assert 0 < r["psnr"] < 100 and -1 <= r["ssim"] <= 1 and len(r["psnr_seeds"]) == 2  # cached: not identical
         assert r["extra"]["flops_vs_no_cache"] < 1
     equal = [r for r in data["rows"] if r["role"] == "equal-cost"]
-    assert equal and all(r["nfe"] < 12 and r["psnr"] is not None for r in equal)
+    assert equal and all(r["nfe"] < 8 and r["psnr"] is not None for r in equal)
     assert {c["metric"] for c in data["comparisons"]} == {"psnr", "ssim"}
     assert {c["reference_role"] for c in data["comparisons"]} == {"equal-cost"}
     assert data["model"]["source"] == "user" and data["model"]["class"] == "UNet2DModel"
