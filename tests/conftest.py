@@ -79,8 +79,9 @@ class AppServer:
 
 
 @contextmanager
-def run_app(catalog_dir: Path | None = None, taxonomy_dir: Path | None = None, log_name: str = "app"):
-    """Start `diffatlas app --no-browser` on a free port; stop it (by its pid) afterwards."""
+def run_app(catalog_dir: Path | None = None, taxonomy_dir: Path | None = None, log_name: str = "app",
+            env: dict | None = None):
+    """Start `diffatlas app --no-browser` on a free port; stop it (by its pid) afterwards. `env` adds to its environment."""
     port = free_port()
     command = [sys.executable, "-c", "from diffatlas.cli import main; main()",
                "app", "--no-browser", "--port", str(port), "--host", "127.0.0.1"]
@@ -90,7 +91,8 @@ def run_app(catalog_dir: Path | None = None, taxonomy_dir: Path | None = None, l
         command += ["--taxonomy", str(taxonomy_dir)]
     ARTIFACTS.mkdir(exist_ok=True)
     log = ARTIFACTS / f"{log_name}-server.log"
-    env = dict(os.environ, STREAMLIT_BROWSER_GATHER_USAGE_STATS="false", STREAMLIT_SERVER_FILE_WATCHER_TYPE="none")
+    env = dict(os.environ, STREAMLIT_BROWSER_GATHER_USAGE_STATS="false", STREAMLIT_SERVER_FILE_WATCHER_TYPE="none",
+               **(env or {}))
     with open(log, "w") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=REPO)
     url = f"http://127.0.0.1:{port}"
@@ -116,6 +118,11 @@ def run_app(catalog_dir: Path | None = None, taxonomy_dir: Path | None = None, l
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=5)
+
+
+def private_store_env(folder: Path) -> dict:
+    """An app server's own results database and cache in `folder`: a browser test never touches the user's."""
+    return {"DIFFATLAS_RESULTS": str(folder / "results.sqlite"), "DIFFATLAS_CACHE": str(folder / "cache")}
 
 
 @functools.lru_cache(maxsize=1)

@@ -9,12 +9,11 @@ starts a run and cancels it. Screenshots go to test-artifacts/browser/.
 
 from __future__ import annotations
 
-import os
 import re
 
 import pytest
 
-from tests.conftest import ARTIFACTS, _require_browser, run_app, wait_for_streamlit
+from tests.conftest import ARTIFACTS, _require_browser, private_store_env, run_app, wait_for_streamlit
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 SHOTS = ARTIFACTS / "browser"
@@ -26,18 +25,8 @@ CANCEL = re.compile(r"^(stop\s*)?Cancel$")
 def demo_server(tmp_path_factory):
     _require_browser()
     folder = tmp_path_factory.mktemp("demo-app")
-    saved = {k: os.environ.get(k) for k in ("DIFFATLAS_RESULTS", "DIFFATLAS_CACHE")}
-    os.environ["DIFFATLAS_RESULTS"] = str(folder / "results.sqlite")
-    os.environ["DIFFATLAS_CACHE"] = str(folder / "cache")
-    try:
-        with run_app(log_name="demos-app") as server:
-            yield server
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    with run_app(log_name="demos-app", env=private_store_env(folder)) as server:
+        yield server
 
 
 def shot(tab, name: str) -> None:

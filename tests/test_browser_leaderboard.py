@@ -9,12 +9,11 @@ go to test-artifacts/browser/. No request leaves this machine (the chart is draw
 from __future__ import annotations
 
 import json
-import os
 import re
 
 import pytest
 
-from tests.conftest import ARTIFACTS, REPO, _require_browser, run_app, wait_for_streamlit
+from tests.conftest import ARTIFACTS, REPO, _require_browser, private_store_env, run_app, wait_for_streamlit
 from tests.test_browser_offline import is_external
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -26,18 +25,8 @@ COMMITTED = sorted((REPO / "benchmarks" / "results").glob("*.json"))
 def leaderboard_server(tmp_path_factory):
     _require_browser()
     folder = tmp_path_factory.mktemp("leaderboard-app")
-    saved = {k: os.environ.get(k) for k in ("DIFFATLAS_RESULTS", "DIFFATLAS_CACHE")}
-    os.environ["DIFFATLAS_RESULTS"] = str(folder / "results.sqlite")
-    os.environ["DIFFATLAS_CACHE"] = str(folder / "cache")
-    try:
-        with run_app(log_name="leaderboard-app") as server:
-            yield server
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    with run_app(log_name="leaderboard-app", env=private_store_env(folder)) as server:
+        yield server
 
 
 def no_exception(tab) -> None:
@@ -72,7 +61,8 @@ def test_import_then_chart_and_table_of_every_demo(leaderboard_server, page):
 
     table = page.locator("[data-testid='stDataFrame']").first
     table.wait_for(timeout=30_000)
-    # the grid draws on a canvas; its accessible copy holds every cell, scrolled or not
+    # the grid draws on a canvas; its accessible copy holds every cell, scrolled or not (and may come a moment later)
+    table.locator("[role='gridcell']").first.wait_for(state="attached", timeout=30_000)
     cells = table.locator("[role='gridcell']").all_inner_texts()
     assert cells and any(d in " ".join(cells) for d in demos), "the entries table shows no demo's row"
     csv = page.get_by_role("button", name=re.compile("CSV of this table"))
